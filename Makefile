@@ -1,0 +1,41 @@
+# The two commands that do everything on a fresh machine (each creates .venv on first use):
+#   make book   execute every notebook on the embedded snapshot and build the HTML book (_build/html)
+#   make test   unit tests and the nbval notebook regression tests
+# Options: SCALE=cpu|paper|tiny (make book), PYTHON=python3.11, TORCH_SPEC="torch==2.13.0".
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_SPEC ?= torch==2.13.0
+SCALE ?= cpu
+PYTEST_ARGS ?=
+
+.PHONY: book notebooks html test references benchmark clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12)), "matvae needs Python 3.11 or 3.12; run make PYTHON=python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+book: notebooks html
+
+notebooks: $(STAMP)
+	$(BIN)/python -m matvae.book --scale $(SCALE)
+
+html: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg $(PYTEST_ARGS)
+
+references: $(STAMP)
+	$(BIN)/python -m matvae.book --scale tiny --output tests/notebooks
+
+clean:
+	rm -rf _build .pytest_cache

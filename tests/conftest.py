@@ -1,0 +1,27 @@
+"""Shared test settings: a private cache folder (inherited by nbval's kernels) and small snapshot slices."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+# Set before any test or notebook kernel starts so that nothing touches the user's cache.
+os.environ.setdefault("MATVAE_CACHE_DIR", tempfile.mkdtemp(prefix="matvae-test-cache-"))
+os.environ.setdefault("MATVAE_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def snapshot_raw():
+    """The embedded snapshot as (formulas, energies, counts)."""
+    from matvae.data.snapshot import parse_cell_formulas, read_snapshot
+
+    raw = read_snapshot()
+    return raw["formula"].to_numpy(), raw["target"].to_numpy(), parse_cell_formulas(raw["formula"])
+
+
+@pytest.fixture(scope="session")
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,43 @@
+"""The notebooks follow the house rules, and the runner passes parameters correctly."""
+
+import ast
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from matvae.book import NOTEBOOKS, available_notebooks, declared_parameters, load_scales, parameters_for
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+def test_every_notebook_is_thin_and_has_one_parameters_cell():
+    names = available_notebooks(NOTEBOOK_DIR)
+    assert names and names[0] == "01_data"
+    for name in names:
+        notebook = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name} needs exactly one cell tagged parameters"
+        code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+        tree = ast.parse(code)
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+        assert not defs, f"{name} defines functions: move them into matvae"
+        assert "sys.path" not in code
+
+
+def test_scales_only_set_declared_parameters():
+    scales = load_scales(NOTEBOOK_DIR / "scales.yaml")
+    assert {"tiny", "cpu", "paper"} <= set(scales)
+    for scale in scales.values():
+        for name, preset in scale.items():
+            assert name in NOTEBOOKS
+            if (NOTEBOOK_DIR / f"{name}.py").exists():
+                parameters_for(name, declared_parameters(NOTEBOOK_DIR, name), preset or {}, {})
+
+
+def test_parameters_for_rejects_unknown_names_and_filters_overrides():
+    declared = {"epochs", "seed"}
+    assert parameters_for("02_model", declared, {"epochs": 5}, {"seed": 1, "threshold": 0.1}) == {"epochs": 5, "seed": 1}
+    with pytest.raises(ValueError, match="does not declare"):
+        parameters_for("02_model", declared, {"epoch": 5}, {})
