@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -27,6 +27,8 @@ def progress_enabled(enabled: bool | None = None) -> bool:
     return sys.stderr.isatty()
 
 
-def progress_bar(iterable: Iterable[T], *, desc: str, enabled: bool | None = None, **kwargs) -> Iterator[T]:
-    """Wrap ``iterable`` in a tqdm bar when progress is enabled (see module docstring)."""
-    return iter(tqdm(iterable, desc=desc, disable=not progress_enabled(enabled), dynamic_ncols=True, **kwargs))
+def progress_bar(iterable: Iterable[T], *, desc: str, enabled: bool | None = None, **kwargs) -> tqdm:
+    """Wrap ``iterable`` in a tqdm bar, drawn only when progress is enabled (see module docstring).
+
+    The bar is returned even when hidden, so callers may use ``set_postfix`` unconditionally."""
+    return tqdm(iterable, desc=desc, disable=not progress_enabled(enabled), dynamic_ncols=True, **kwargs)

@@ -1,6 +1,5 @@
 import logging
 
-import numpy as np
 import pytest
 
 from matvae.data import materials
