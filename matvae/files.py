@@ -1,7 +1,9 @@
 """Files the project writes: atomic replacement, checksums and the cache folder.
 
-Every file the package writes goes through :func:`atomic_write`, so a crash leaves either the old file
-or the new one, never a half-written file that a later run would trust.
+Every file the package writes goes through :func:`atomic_write` or :func:`atomic_path`, so a crash leaves
+either the old file or the new one, never a half-written file that a later run would trust. A process
+killed mid-write (SIGKILL) leaves only a hidden temporary file, which the next successful write of the same
+target removes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _remove_leftovers(pattern: str, directory: Path, keep: Path) -> None:
+    """Delete temporary files of earlier writes to the same target that a killed process left behind."""
+    for leftover in directory.glob(pattern):
+        if leftover != keep:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, *, mode: str = "wb") -> Iterator:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
@@ -44,6 +54,7 @@ def atomic_write(path: str | os.PathLike, *, mode: str = "wb") -> Iterator:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _remove_leftovers(f".{path.name}.*.tmp", path.parent, Path(tmp))
 
 
 @contextlib.contextmanager
@@ -66,6 +77,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _remove_leftovers(f".{path.stem}.*.tmp{suffix}", path.parent, Path(tmp))
 
 
 def sha256_file(path: str | os.PathLike) -> str:

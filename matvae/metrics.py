@@ -90,3 +90,23 @@ def correlated_pairs(corr: np.ndarray, *, threshold: float = 0.2) -> pd.DataFram
     pairs = pairs.reindex(pairs["correlation"].abs().sort_values(ascending=False).index).reset_index(drop=True)
     pairs.attrs.update(n_pairs=len(values), n_defined=int(defined.sum()), threshold=threshold)
     return pairs
+
+
+# --- reconstruction and generation -----------------------------------------------------------------------
+
+
+def exact_match_rate(predicted: list[str | None], expected: list[str]) -> float:
+    """Share of rows whose reduced formula equals the expected one (None never matches)."""
+    if len(predicted) != len(expected):
+        raise ValueError(f"{len(predicted)=} != {len(expected)=}")
+    if not expected:
+        raise ValueError("no formulas to compare")
+    return float(np.mean([p is not None and p == e for p, e in zip(predicted, expected)]))
+
+
+def element_set_match_rate(predicted_counts: np.ndarray, expected_counts: np.ndarray) -> float:
+    """Share of rows whose set of elements (non-zero entries) equals the expected set."""
+    a, b = _check_matrix(predicted_counts, "predicted_counts"), _check_matrix(expected_counts, "expected_counts")
+    if a.shape != b.shape:
+        raise ValueError(f"{a.shape=} != {b.shape=}")
+    return float(((a > 0) == (b > 0)).all(axis=1).mean())

@@ -72,3 +72,31 @@ def plot_distributions(
     ax.set_title(title)
     ax.legend(title=None)
     return fig
+
+
+def plot_training_curves(history: Mapping[str, list[float]], *, title: str = ""):
+    """Train and test curves of the negative ELBO, its two terms, the classifier loss and accuracy."""
+    frame = pd.DataFrame(history)
+    panels = [
+        ("nelbo", "negative ELBO (nats/material)"),
+        ("rec", "reconstruction (nats/material)"),
+        ("kl", "KL to the prior (nats/material)"),
+        ("ce", "classifier cross-entropy (nats)"),
+        ("accuracy", "classifier accuracy"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 3.3), layout="constrained")
+    for ax, (key, label) in zip(axes, panels):
+        for split, color in (("train", DATA_COLOR), ("test", TEST_COLOR)):
+            values = frame[f"{split}_{key}"]
+            ok = values.notna()
+            ax.plot(frame.loc[ok, "epoch"], values[ok], color=color, label=split, lw=1.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if key in ("nelbo", "rec") and len(frame) > 5:
+            tail = frame[[f"train_{key}", f"test_{key}"]].iloc[len(frame) // 20 :]
+            low, high = np.nanmin(tail.to_numpy()), np.nanmax(tail.to_numpy())
+            ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -25,3 +25,12 @@ def snapshot_raw():
 @pytest.fixture(scope="session")
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def small_split():
+    """A closed chemical space of a few hundred materials, split 80/20 (no cache: tests build it)."""
+    from matvae.data import DataConfig, prepare_data
+
+    _, split = prepare_data(DataConfig(elements="Ga,Mo,S,Li,O", seed=0), cache=False)
+    return split

@@ -54,3 +54,16 @@ def test_cache_dir_and_checksum(tmp_path, monkeypatch):
     assert cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
     (tmp_path / "f").write_bytes(b"abc")
     assert sha256_file(tmp_path / "f") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "model.pt"
+    (tmp_path / ".model.abc123.tmp.pt").write_bytes(b"half")  # as a SIGKILL mid-write leaves it
+    (tmp_path / ".other.xyz.tmp.pt").write_bytes(b"another target's")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.xyz.tmp.pt", "model.pt"]
+    (tmp_path / ".notes.txt.q1.tmp").write_bytes(b"half")
+    with atomic_write(tmp_path / "notes.txt") as handle:
+        handle.write(b"ok")
+    assert not (tmp_path / ".notes.txt.q1.tmp").exists()

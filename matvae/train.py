@@ -1,0 +1,368 @@
+"""One explicit training loop, its evaluation, and checkpoints that carry their config.
+
+The data live on the device as two tensors; an epoch is a seeded permutation sliced into batches, so no
+per-sample Python work happens. Checkpoints are written atomically every ``checkpoint_every`` epochs and
+hold the model and training configs, the weights, the optimiser, the random generator and the history, so
+a killed run resumes where its last checkpoint left it and, on the CPU, ends bit-for-bit where an
+uninterrupted run with the same seed ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import pickle
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from matvae.data.dataset import MaterialsDataset
+from matvae.files import atomic_path
+from matvae.model import VAE, ModelConfig
+from matvae.params import check_float, check_int, check_str
+from matvae.progress import progress_bar
+
+CHECKPOINT_FORMAT = "matvae-checkpoint"
+CHECKPOINT_VERSION = 1
+METRICS: tuple[str, ...] = ("loss", "nelbo", "kl", "rec", "ce", "accuracy")
+EVAL_BATCH = 65_536
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the paper is silent on everything here but the epochs)."""
+
+    epochs: int = 2000  # passes over the (oversampled) training split; the paper: 2,000
+    batch_size: int = 1024  # materials per Adam step
+    learning_rate: float = 1e-3  # Adam step size
+    seed: int = 0  # initial weights, shuffling and the reparameterisation noise
+    device: str = "auto"  # "auto" (a GPU when present), "cpu", "cuda", "cuda:N" or "mps"
+    oversample_factor: int = 20  # training copies of each material with >= oversample_min_elements elements
+    oversample_min_elements: int = 8  # the paper oversamples the rare 8- and 9-element materials
+    checkpoint_every: int = 25  # epochs between checkpoints (and always after the last epoch)
+    eval_every: int = 1  # epochs between evaluations of the test split
+    compile: bool = False  # torch.compile the loss (fuses the element-wise work; ~20-40 s to compile)
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, minimum=1, maximum=10**7)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_float("learning_rate", self.learning_rate, low=0.0, low_inclusive=False, high=10.0)
+        check_int("seed", self.seed, minimum=0)
+        check_str("device", self.device, allow_empty=False)
+        check_int("oversample_factor", self.oversample_factor, minimum=1)
+        check_int("oversample_min_elements", self.oversample_min_elements, minimum=1)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+        check_int("eval_every", self.eval_every, minimum=1)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
+
+
+# Settings that may change when a run is resumed: more epochs, another device, other bookkeeping.
+RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile"})
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" -> cuda if available, else mps, else cpu; anything else is checked and returned."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from None
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for but MPS is not available; use 'auto' or 'cpu'")
+    return resolved
+
+
+def training_rows(data: MaterialsDataset, config: TrainConfig) -> np.ndarray:
+    """Row indices of one training epoch: every material once, plus ``oversample_factor - 1`` extra copies
+    of each material with at least ``oversample_min_elements`` elements."""
+    rare = np.flatnonzero(data.n_elements >= config.oversample_min_elements)
+    return np.concatenate([np.arange(len(data)), np.repeat(rare, config.oversample_factor - 1)])
+
+
+def class_frequencies(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """The class prior p(y): training-split frequencies of each class. (n_classes,)"""
+    return np.bincount(y, minlength=n_classes)[:n_classes] / len(y)
+
+
+def data_fingerprint(train: MaterialsDataset, test: MaterialsDataset) -> str:
+    """SHA-256 over the training and test arrays, so a checkpoint is never resumed on other data."""
+    digest = hashlib.sha256()
+    for array in (train.x, train.y, test.x, test.y):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds (see :func:`save_checkpoint`)."""
+
+    model_config: ModelConfig
+    train_config: TrainConfig | None
+    model_state: dict
+    epoch: int  # completed epochs
+    history: dict[str, list[float]] = field(default_factory=dict)
+    optimizer_state: dict | None = None
+    generator_state: torch.Tensor | None = None
+    data_fingerprint: str = ""
+    elapsed_seconds: float = 0.0
+    device: str = "cpu"
+
+    def build_model(self, device: str | torch.device = "cpu") -> VAE:
+        model = VAE(self.model_config)
+        model.load_state_dict(self.model_state)
+        return model.to(device).eval()
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path, *, weights_only: bool = False) -> None:
+    """Write atomically; ``weights_only=True`` drops the optimiser and generator (for shipping)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_config": asdict(checkpoint.model_config),
+        "train_config": asdict(checkpoint.train_config) if checkpoint.train_config else None,
+        "model": {k: v.detach().cpu() for k, v in checkpoint.model_state.items()},
+        "epoch": checkpoint.epoch,
+        "history": checkpoint.history,
+        "data_fingerprint": checkpoint.data_fingerprint,
+        "elapsed_seconds": checkpoint.elapsed_seconds,
+        "device": checkpoint.device,
+        "torch_version": str(torch.__version__),
+    }
+    if not weights_only:
+        payload["optimizer"] = checkpoint.optimizer_state
+        payload["generator"] = checkpoint.generator_state
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint with ``torch.load(weights_only=True)``; ``ValueError`` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path.name} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+        raise ValueError(f"checkpoint {path.name} is not a readable matvae checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {path.name} is not a matvae checkpoint")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path.name} has version {payload.get('version')}, this matvae reads {CHECKPOINT_VERSION}")
+    try:
+        model_config = ModelConfig(**payload["model_config"])
+        train_config = TrainConfig(**payload["train_config"]) if payload.get("train_config") else None
+        return Checkpoint(
+            model_config=model_config,
+            train_config=train_config,
+            model_state=payload["model"],
+            epoch=int(payload["epoch"]),
+            history={k: list(v) for k, v in payload.get("history", {}).items()},
+            optimizer_state=payload.get("optimizer"),
+            generator_state=payload.get("generator"),
+            data_fingerprint=payload.get("data_fingerprint", ""),
+            elapsed_seconds=float(payload.get("elapsed_seconds", 0.0)),
+            device=str(payload.get("device", "cpu")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint {path.name} is damaged or from another version ({exc})") from None
+
+
+def load_model(path: str | Path, *, device: str = "cpu") -> VAE:
+    """The model stored in a checkpoint, in eval mode on ``device``."""
+    checkpoint = load_checkpoint(path)
+    try:
+        return checkpoint.build_model(resolve_device(device))
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint {Path(path).name}: weights do not fit its config ({exc})") from None
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
+    """Mean loss terms over a whole split, with one seeded sample of z per material."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    totals = torch.zeros(len(METRICS), device=x.device, dtype=torch.float64)
+    for start in range(0, len(x), EVAL_BATCH):
+        xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
+        _, summaries = model.loss(xb, yb, generator)
+        totals += torch.stack([summaries[k].double() for k in METRICS]) * len(xb)
+    model.train(was_training)
+    return dict(zip(METRICS, (totals / len(x)).tolist()))
+
+
+@dataclass
+class TrainResult:
+    """The trained model, its history (per epoch: ``train_*`` and ``test_*`` of :data:`METRICS`) and how
+    it came about: ``status`` is "trained", "resumed" (from a checkpoint of an interrupted run) or
+    "loaded" (a finished checkpoint of the same config)."""
+
+    model: VAE
+    history: dict[str, list[float]]
+    status: str
+    epochs: int
+    elapsed_seconds: float
+    device: str
+
+
+def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, config: TrainConfig, fingerprint: str, name: str) -> None:
+    if checkpoint.model_config != model_config:
+        raise ValueError(
+            f"checkpoint {name} holds a model with {checkpoint.model_config}, not {model_config}; "
+            "pass another checkpoint path or delete the file to retrain"
+        )
+    if checkpoint.train_config is None or checkpoint.optimizer_state is None:
+        raise ValueError(f"checkpoint {name} holds weights only (no training state) and cannot be resumed")
+    theirs = {k: v for k, v in asdict(checkpoint.train_config).items() if k not in RESUMABLE_CHANGES}
+    ours = {k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES}
+    if theirs != ours:
+        changed = {k: (theirs[k], ours[k]) for k in ours if theirs[k] != ours[k]}
+        raise ValueError(f"checkpoint {name} was trained with other settings {changed} (checkpoint, now); use another path")
+    if checkpoint.data_fingerprint != fingerprint:
+        raise ValueError(f"checkpoint {name} was trained on other data; use another path or the same data config")
+
+
+def train(
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    model_config: ModelConfig = ModelConfig(),
+    config: TrainConfig = TrainConfig(),
+    *,
+    checkpoint_path: str | Path | None = None,
+    show_progress: bool | None = None,
+) -> TrainResult:
+    """Train (or resume, or load) a :class:`VAE` on ``train_data``, evaluating on ``test_data``.
+
+    With ``checkpoint_path``: a finished checkpoint of the same configs and data is loaded; an unfinished
+    one is resumed; one of another config or other data is an error (never silently overwritten).
+    """
+    if len(train_data) == 0 or len(test_data) == 0:
+        raise ValueError(f"need materials in both splits, got {len(train_data)=} and {len(test_data)=}")
+    if train_data.x.shape[1] != model_config.n_elements:
+        raise ValueError(f"data has {train_data.x.shape[1]} elements per vector, the model {model_config.n_elements}")
+    if max(train_data.y.max(), test_data.y.max()) >= model_config.n_classes:
+        raise ValueError(f"classes go up to {max(train_data.y.max(), test_data.y.max())}, n_classes={model_config.n_classes}")
+    device = resolve_device(config.device)
+    fingerprint = data_fingerprint(train_data, test_data)
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = VAE(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    history: dict[str, list[float]] = {f"{split}_{m}": [] for split in ("train", "test") for m in METRICS}
+    history["epoch"], history["seconds"] = [], []
+    start_epoch, elapsed, status = 0, 0.0, "trained"
+    checkpoint = None
+
+    if path is not None and path.exists():
+        checkpoint = load_checkpoint(path)
+        _check_resumable(checkpoint, model_config, config, fingerprint, path.name)
+        model.load_state_dict(checkpoint.model_state)
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        generator.set_state(checkpoint.generator_state)
+        history, start_epoch, elapsed = checkpoint.history, checkpoint.epoch, checkpoint.elapsed_seconds
+        if start_epoch > config.epochs:
+            raise ValueError(
+                f"checkpoint {path.name} holds {start_epoch} epochs, more than the {config.epochs} asked for; "
+                f"ask for epochs={start_epoch} or use another path"
+            )
+        status = "loaded" if start_epoch == config.epochs else "resumed"
+
+    rows = training_rows(train_data, config)
+    x = torch.as_tensor(train_data.x[rows], dtype=torch.float32, device=device)  # (n, 89)
+    y = torch.as_tensor(train_data.y[rows], dtype=torch.long, device=device)  # (n,)
+    x_test = torch.as_tensor(test_data.x, dtype=torch.float32, device=device)
+    y_test = torch.as_tensor(test_data.y, dtype=torch.long, device=device)
+    n, batch = len(x), config.batch_size
+
+    def write_checkpoint(epoch: int) -> None:
+        if path is not None:
+            save_checkpoint(
+                Checkpoint(
+                    model_config, config, model.state_dict(), epoch, history, optimizer.state_dict(),
+                    generator.get_state(), fingerprint, elapsed, str(device),
+                ),
+                path,
+            )
+
+    loss_fn = torch.compile(model.loss) if config.compile else model.loss
+    model.train()
+    epochs = progress_bar(range(start_epoch, config.epochs), desc="training", unit="epoch", enabled=show_progress,
+                          initial=start_epoch, total=config.epochs)
+    for epoch in epochs:
+        started = time.perf_counter()
+        totals = torch.zeros(len(METRICS), device=device)
+        order = torch.randperm(n, generator=generator, device=device)
+        for first in range(0, n, batch):
+            index = order[first : first + batch]
+            loss, summaries = loss_fn(x[index], y[index], generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            totals += torch.stack([summaries[k].detach() for k in METRICS]) * len(index)
+        train_metrics = (totals / n).tolist()
+        if not math.isfinite(train_metrics[0]):
+            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {train_metrics[0]}); lower learning_rate")
+        test_metrics = evaluate(model, x_test, y_test, seed=config.seed + 2) if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs else None
+        elapsed += time.perf_counter() - started
+        history["epoch"].append(epoch + 1)
+        history["seconds"].append(elapsed)
+        for name, value in zip(METRICS, train_metrics):
+            history[f"train_{name}"].append(value)
+        for name in METRICS:
+            history[f"test_{name}"].append(test_metrics[name] if test_metrics else float("nan"))
+        epochs.set_postfix(nelbo=f"{train_metrics[1]:.3f}", test=f"{history['test_nelbo'][-1]:.3f}", refresh=False)
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+            write_checkpoint(epoch + 1)
+    epochs.close()
+    model.eval()
+    return TrainResult(model, history, status, config.epochs, elapsed, checkpoint.device if status == "loaded" else str(device))
+
+
+def train_or_load(
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    *,
+    checkpoint_path: str | Path,
+    use_pretrained: bool = True,
+    show_progress: bool | None = None,
+) -> TrainResult:
+    """:func:`train` with one shortcut: when ``checkpoint_path`` does not exist yet and the shipped pretrained
+    model was trained with these configs on these data, it is returned (status "pretrained")."""
+    if use_pretrained and not Path(checkpoint_path).exists():
+        from matvae.pretrained import PRETRAINED_PATH, pretrained_checkpoint
+
+        if PRETRAINED_PATH.is_file():
+            shipped = pretrained_checkpoint()
+            same = (
+                shipped.model_config == model_config
+                and shipped.train_config is not None
+                and {k: v for k, v in asdict(shipped.train_config).items() if k not in RESUMABLE_CHANGES}
+                == {k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES}
+                and shipped.epoch == config.epochs
+                and shipped.data_fingerprint == data_fingerprint(train_data, test_data)
+            )
+            if same:
+                model = shipped.build_model(resolve_device(config.device))
+                return TrainResult(model, shipped.history, "pretrained", shipped.epoch, shipped.elapsed_seconds, shipped.device)
+    return train(train_data, test_data, model_config, config, checkpoint_path=checkpoint_path, show_progress=show_progress)

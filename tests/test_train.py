@@ -1,0 +1,204 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from matvae.model import ModelConfig
+from matvae.train import (
+    TrainConfig,
+    class_frequencies,
+    load_checkpoint,
+    load_model,
+    resolve_device,
+    train,
+    training_rows,
+)
+
+SMALL = ModelConfig(hidden_dim=16, latent_dim=4)
+FAST = TrainConfig(epochs=3, batch_size=64, device="cpu", checkpoint_every=1)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_history_and_model(small_split):
+    result = train(small_split.train, small_split.test, SMALL, FAST)
+    assert result.status == "trained" and result.epochs == 3
+    for key in ("train_nelbo", "test_nelbo", "train_kl", "test_rec", "train_ce", "test_accuracy", "epoch", "seconds"):
+        assert len(result.history[key]) == 3, key
+    assert result.history["train_nelbo"][-1] < result.history["train_nelbo"][0]
+    assert np.allclose(
+        np.array(result.history["test_nelbo"]), np.array(result.history["test_kl"]) + np.array(result.history["test_rec"])
+    )
+    assert not result.model.training
+    prior = class_frequencies(small_split.train.y, 10)
+    assert torch.allclose(result.model.class_prior.double(), torch.as_tensor(prior), atol=1e-6)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(small_split):
+    a = train(small_split.train, small_split.test, SMALL, FAST)
+    b = train(small_split.train, small_split.test, SMALL, FAST)
+    c = train(small_split.train, small_split.test, SMALL, replace(FAST, seed=1))
+    assert a.history["test_nelbo"] == b.history["test_nelbo"]
+    assert same_weights(weights(a.model), weights(b.model))
+    assert a.history["test_nelbo"] != c.history["test_nelbo"]
+
+
+def test_checkpoint_round_trip_carries_config_and_history(small_split, tmp_path):
+    path = tmp_path / "model.pt"
+    result = train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.model_config == SMALL and checkpoint.train_config == FAST
+    assert checkpoint.epoch == 3 and checkpoint.history == result.history
+    model = load_model(path)
+    assert same_weights(weights(model), weights(result.model))
+    x = torch.as_tensor(small_split.test.x[:5])
+    assert torch.equal(model.encode(x)[0], result.model.encode(x)[0])
+    payload = torch.load(path, weights_only=True)  # plain tensors and containers only
+    assert payload["model_config"]["hidden_dim"] == 16
+
+
+def test_finished_checkpoint_is_loaded_not_retrained(small_split, tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    first = train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    monkeypatch.setattr("matvae.train.evaluate", lambda *a, **k: pytest.fail("trained again"))
+    again = train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    assert again.status == "loaded" and again.history == first.history
+    assert same_weights(weights(again.model), weights(first.model))
+
+
+def test_resume_equals_an_uninterrupted_run(small_split, tmp_path):
+    whole = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=4))
+    path = tmp_path / "model.pt"
+    train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=2), checkpoint_path=path)
+    resumed = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=4), checkpoint_path=path)
+    assert resumed.status == "resumed"
+    assert resumed.history["test_nelbo"] == whole.history["test_nelbo"]
+    assert same_weights(weights(resumed.model), weights(whole.model))
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys
+    from matvae.data import SplitData
+    from matvae.model import ModelConfig
+    from matvae.train import TrainConfig, train
+    split = SplitData.load(sys.argv[1])
+    train(split.train, split.test, ModelConfig(hidden_dim=16, latent_dim=4),
+          TrainConfig(epochs=400, batch_size=64, device="cpu", checkpoint_every=1), checkpoint_path=sys.argv[2])
+    """
+)
+
+
+def test_sigkill_mid_run_then_resume_reaches_the_uninterrupted_result(small_split, tmp_path):
+    data_path, checkpoint = tmp_path / "data.npz", tmp_path / "killed.pt"
+    small_split.save(data_path)
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_path), str(checkpoint)], env=os.environ.copy())
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if checkpoint.exists() and load_checkpoint(checkpoint).epoch >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the training subprocess wrote no checkpoint")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    stopped_at = load_checkpoint(checkpoint).epoch  # a readable checkpoint survived the kill
+    assert 3 <= stopped_at < 400
+    target = TrainConfig(epochs=stopped_at + 2, batch_size=64, device="cpu", checkpoint_every=1)
+    resumed = train(small_split.train, small_split.test, SMALL, target, checkpoint_path=checkpoint)
+    whole = train(small_split.train, small_split.test, SMALL, target)
+    assert resumed.status == "resumed"
+    assert resumed.history["test_nelbo"] == whole.history["test_nelbo"]
+    assert same_weights(weights(resumed.model), weights(whole.model))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left by the kill"
+
+
+def test_checkpoint_of_another_config_is_an_error_and_left_alone(small_split, tmp_path):
+    path = tmp_path / "model.pt"
+    train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="holds a model with"):
+        train(small_split.train, small_split.test, replace(SMALL, hidden_dim=32), FAST, checkpoint_path=path)
+    with pytest.raises(ValueError, match="other settings"):
+        train(small_split.train, small_split.test, SMALL, replace(FAST, learning_rate=0.01), checkpoint_path=path)
+    with pytest.raises(ValueError, match="other data"):
+        train(small_split.test, small_split.train, SMALL, FAST, checkpoint_path=path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None])
+def test_corrupt_checkpoints_are_named(small_split, tmp_path, content):
+    path = tmp_path / "model.pt"
+    if content is None:  # a real checkpoint cut short
+        train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+        content = path.read_bytes()[:500]
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="model.pt is not a readable matvae checkpoint"):
+        load_model(path)
+    with pytest.raises(ValueError, match="not a readable"):
+        train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    with pytest.raises(ValueError, match="not found"):
+        load_model(tmp_path / "absent.pt")
+
+
+def test_a_foreign_torch_file_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match="not a matvae checkpoint"):
+        load_model(path)
+
+
+def test_oversampling_repeats_rare_materials(small_split):
+    data = small_split.train
+    rows = training_rows(data, TrainConfig(oversample_factor=5, oversample_min_elements=3))
+    rare = np.flatnonzero(data.n_elements >= 3)
+    assert len(rows) == len(data) + 4 * len(rare)
+    assert np.bincount(rows, minlength=len(data))[rare].tolist() == [5] * len(rare)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"epochs": -5}, "epochs must be >= 1, got -5"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"oversample_factor": 0}, "oversample_factor"),
+        ({"device": ""}, "device must not be empty"),
+        ({"compile": "yes"}, "compile must be True or False"),
+    ],
+)
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_devices():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="device must be"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            resolve_device("cuda")
+
+
+def test_data_of_another_vocabulary_or_classes(small_split):
+    with pytest.raises(ValueError, match="n_classes"):
+        train(small_split.train, small_split.test, replace(SMALL, n_classes=2), FAST)
