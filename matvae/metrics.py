@@ -92,6 +92,15 @@ def correlated_pairs(corr: np.ndarray, *, threshold: float = 0.2) -> pd.DataFram
     return pairs
 
 
+def bernoulli_entropy(x: np.ndarray) -> float:
+    """Mean over rows of sum_j H(x_j), H(p) = -p log p - (1 - p) log(1 - p): the smallest value the
+    reconstruction term -log p(x|z) can take when the targets are the fractions x (nats per material)."""
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(np.where(x > 0, x * np.log(x), 0.0) + np.where(x < 1, (1 - x) * np.log(1 - x), 0.0))
+    return float(h.sum(axis=1).mean())
+
+
 # --- reconstruction and generation -----------------------------------------------------------------------
 
 
@@ -110,3 +119,152 @@ def element_set_match_rate(predicted_counts: np.ndarray, expected_counts: np.nda
     if a.shape != b.shape:
         raise ValueError(f"{a.shape=} != {b.shape=}")
     return float(((a > 0) == (b > 0)).all(axis=1).mean())
+
+
+# --- generation metrics ----------------------------------------------------------------------------------
+
+PREVALENCE_SMOOTHING: float = 1e-6
+"""Additive smoothing of both prevalence distributions before a divergence (see :func:`prevalence_kl`)."""
+
+
+def prevalence(counts: np.ndarray) -> np.ndarray:
+    """Elementwise prevalence, as the paper defines it: the modified 1-hot (atom count) vectors summed over
+    materials, normalised over the 89 elements. (89,) sums to 1."""
+    matrix = _check_matrix(counts)
+    total = matrix.sum(axis=0)
+    if total.sum() <= 0:
+        raise ValueError("counts hold no atoms: every material is empty")
+    return total / total.sum()
+
+
+def _smoothed(p: np.ndarray, eps: float) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (N_ELEMENTS,) or (p < 0).any() or not np.isclose(p.sum(), 1.0):
+        raise ValueError(f"expected a distribution over the {N_ELEMENTS} elements, got shape {p.shape} summing to {p.sum():.4g}")
+    return (p + eps) / (1.0 + eps * len(p))
+
+
+def prevalence_kl(data: np.ndarray, samples: np.ndarray, *, eps: float = PREVALENCE_SMOOTHING) -> float:
+    """KL(data || samples) = sum_j p_j log(p_j / q_j) in nats, between two prevalence distributions.
+
+    Direction: the data's distribution p is the reference, as in "the samples' prevalence against the data's".
+    Both are smoothed, p' = (p + eps) / (1 + 89 eps), so that an element the samples never produce gives a
+    large but finite divergence.
+    """
+    p, q = _smoothed(data, eps), _smoothed(samples, eps)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def jensen_shannon(data: np.ndarray, samples: np.ndarray, *, eps: float = PREVALENCE_SMOOTHING) -> float:
+    """Jensen-Shannon divergence in nats (0 .. ln 2): the mean KL of p and q to m = (p + q) / 2 (smoothed)."""
+    p, q = _smoothed(data, eps), _smoothed(samples, eps)
+    m = (p + q) / 2
+    return float(0.5 * np.sum(p * np.log(p / m)) + 0.5 * np.sum(q * np.log(q / m)))
+
+
+def represented_elements(data: np.ndarray, samples: np.ndarray, *, top: int = 6) -> tuple[list[str], list[str]]:
+    """The ``top`` elements most over-represented (samples - data prevalence largest) and under-represented."""
+    difference = np.asarray(samples) - np.asarray(data)
+    order = np.argsort(difference)
+    over = [ELEMENTS[j] for j in order[::-1][:top] if difference[j] > 0]
+    under = [ELEMENTS[j] for j in order[:top] if difference[j] < 0]
+    return over, under
+
+
+def uniqueness(formulas: list[str | None]) -> float:
+    """Distinct reduced formulas / number of samples (a sample that decoded to nothing counts, as no formula)."""
+    if not formulas:
+        raise ValueError("no samples: uniqueness is undefined")
+    return len({f for f in formulas if f is not None}) / len(formulas)
+
+
+def novelty(formulas: list[str | None], known: set[str] | np.ndarray) -> tuple[int, float]:
+    """Distinct formulas absent from ``known`` (the training split): (count, share of the distinct formulas)."""
+    distinct = {f for f in formulas if f is not None}
+    if not distinct:
+        raise ValueError("no formulas: novelty is undefined")
+    known = set(known)
+    novel = len(distinct - known)
+    return novel, novel / len(distinct)
+
+
+def n_elements_wasserstein(samples_counts: np.ndarray, reference_counts: np.ndarray) -> float:
+    """Wasserstein-1 distance between the numbers of elements per material of two sets (CDVAE's "# elem").
+
+    Materials that decoded to nothing (all-zero rows) are left out of the samples.
+    """
+    from scipy.stats import wasserstein_distance
+
+    a = np.asarray(samples_counts)
+    a = a[a.any(axis=1)]
+    if len(a) == 0:
+        raise ValueError("no decoded materials among the samples: the distance is undefined")
+    return float(wasserstein_distance(elements_per_material(a), elements_per_material(reference_counts)))
+
+
+def generation_metrics(
+    counts: np.ndarray,
+    formulas: list[str | None],
+    *,
+    data_counts: np.ndarray,
+    train_formulas: set[str] | np.ndarray,
+    test_counts: np.ndarray,
+    n_processes: int | None = None,
+) -> dict[str, float]:
+    """Every generation metric of the sampling chapter for one set of samples, as a flat dict.
+
+    ``counts``/``formulas``: the samples (all-zero rows / None where nothing decoded); ``data_counts``: the
+    dataset whose prevalence is the reference; ``train_formulas``: what counts as seen; ``test_counts``: the
+    held-out split for the number-of-elements distance. Validity shares are of all samples.
+    """
+    from matvae.validity import validity_rates
+
+    counts = np.asarray(counts)
+    if len(counts) == 0 or len(counts) != len(formulas):
+        raise ValueError(f"need as many count rows as formulas and at least one, got {len(counts)} and {len(formulas)}")
+    decoded = counts[counts.any(axis=1)]
+    if len(decoded) == 0:
+        raise ValueError("no sample decoded to a formula: the generation metrics are undefined")
+    reference = prevalence(data_counts)
+    produced = prevalence(decoded)
+    n_novel, novel_share = novelty(formulas, train_formulas)
+    result = {
+        "decoded": len(decoded) / len(counts),
+        "prevalence_kl": prevalence_kl(reference, produced),
+        "prevalence_js": jensen_shannon(reference, produced),
+        "uniqueness": uniqueness(formulas),
+        "novel_formulas": float(n_novel),
+        "novelty": novel_share,
+        "n_elements_wasserstein": n_elements_wasserstein(decoded, test_counts),
+        "mean_elements": float(elements_per_material(decoded).mean()),
+    }
+    result.update(validity_rates(formulas, n_processes=n_processes))
+    return result
+
+
+def generation_table(
+    sets: dict[str, tuple[np.ndarray, list[str | None]]],
+    *,
+    data_counts: np.ndarray,
+    train_formulas: set[str] | np.ndarray,
+    test_counts: np.ndarray,
+    n_processes: int | None = None,
+) -> pd.DataFrame:
+    """:func:`generation_metrics` for several named sample sets, one row each.
+
+    A set in which nothing decoded gets ``decoded = 0`` and empty cells, and a line in ``attrs["notes"]``
+    saying so (rather than a silent NaN or an exception that hides the other rows).
+    """
+    rows, notes = {}, []
+    for name, (counts, formulas) in sets.items():
+        if not np.asarray(counts).any():
+            rows[name] = {"decoded": 0.0}
+            notes.append(f"{name}: no sample decoded to a formula, so its other metrics are undefined.")
+            continue
+        rows[name] = generation_metrics(
+            counts, formulas, data_counts=data_counts, train_formulas=train_formulas, test_counts=test_counts,
+            n_processes=n_processes,
+        )
+    table = pd.DataFrame(rows).T
+    table.attrs["notes"] = notes
+    return table

@@ -32,6 +32,7 @@ class ModelConfig:
     n_classes: int = 10  # classes Y = 0..9 decomposition components
     variance: str = "softplus"  # encoder variance v = softplus(h) + 1e-8 (CS236), or "exp": v = exp(h)
     class_weight: float = 1.0  # weight of the classifier's cross-entropy added to the negative ELBO
+    kl_weight: float = 1.0  # beta: weight of the KL term in the training loss; 1 is the ELBO (the paper)
 
     def __post_init__(self) -> None:
         check_int("n_elements", self.n_elements, minimum=1)
@@ -40,6 +41,7 @@ class ModelConfig:
         check_int("n_classes", self.n_classes, minimum=2)
         check_choice("variance", self.variance, VARIANCES)
         check_float("class_weight", self.class_weight, low=0.0)
+        check_float("kl_weight", self.kl_weight, low=0.0)
 
 
 def mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -112,11 +114,18 @@ class VAE(nn.Module):
         return rec + kl, kl, rec
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None):
-        """loss = nelbo + class_weight * cross-entropy(q(y|x), y); summaries is a flat dict of scalars."""
+        """loss = rec + kl_weight * kl + class_weight * cross-entropy(q(y|x), y).
+
+        With ``kl_weight = 1`` the first two terms are the negative ELBO (the paper's objective); a smaller
+        weight is a beta-VAE. ``summaries`` is a flat dict of scalars; its ``nelbo`` is always rec + kl.
+        """
         nelbo, kl, rec = self.negative_elbo_bound(x, y, generator)
         class_logits = self.classify(x)
         ce = F.cross_entropy(class_logits, y)
-        loss = nelbo + self.config.class_weight * ce
+        if self.config.kl_weight == 1.0:
+            loss = nelbo + self.config.class_weight * ce
+        else:
+            loss = rec + self.config.kl_weight * kl + self.config.class_weight * ce
         accuracy = (class_logits.argmax(dim=-1) == y).float().mean()
         summaries = {"loss": loss, "nelbo": nelbo, "kl": kl, "rec": rec, "ce": ce, "accuracy": accuracy}
         return loss, summaries

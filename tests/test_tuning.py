@@ -1,0 +1,64 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from matvae.composition import encode
+from matvae.elements import ELEMENT_INDEX
+from matvae.model import ModelConfig
+from matvae.train import TrainConfig
+from matvae.tuning import best_threshold, choose_kl_weight, choose_width, sweep, sweep_thresholds
+
+TINY = TrainConfig(epochs=1, batch_size=128, device="cpu")
+
+
+def test_sweep_trains_once_and_reads_back(small_split, tmp_path):
+    kwargs = dict(checkpoint_dir=tmp_path, reference_counts=small_split.dataset.counts, n_samples=200)
+    first = sweep(small_split.train, small_split.test, "hidden_dim", "8,16", ModelConfig(latent_dim=2), TINY, **kwargs)
+    assert first["hidden_dim"].tolist() == [8, 16]
+    assert first["status"].tolist() == ["trained", "trained"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hidden_dim-16.pt", "hidden_dim-8.pt"]
+    assert (first["n_parameters"].diff().dropna() > 0).all()
+    for column in ("test_nelbo", "prevalence_kl", "prevalence_js", "uniqueness", "reconstructed_elements"):
+        assert first[column].notna().all(), column
+    again = sweep(small_split.train, small_split.test, "hidden_dim", [8, 16], ModelConfig(latent_dim=2), TINY, **kwargs)
+    assert again["status"].tolist() == ["loaded", "loaded"]
+    assert again["test_nelbo"].tolist() == first["test_nelbo"].tolist()
+    betas = sweep(small_split.train, small_split.test, "kl_weight", "1,0.1", ModelConfig(hidden_dim=8, latent_dim=2), TINY, **kwargs)
+    assert betas["kl_weight"].tolist() == [1.0, 0.1]
+
+
+def test_sweep_rejects_unknown_settings(small_split, tmp_path):
+    with pytest.raises(ValueError, match="setting must be one of"):
+        sweep(small_split.train, small_split.test, "latent_dim", [2], ModelConfig(), TINY, checkpoint_dir=tmp_path,
+              reference_counts=small_split.dataset.counts)
+    with pytest.raises(ValueError, match=r"values\[1\] must be >= 1"):
+        sweep(small_split.train, small_split.test, "hidden_dim", "8,0", ModelConfig(), TINY, checkpoint_dir=tmp_path,
+              reference_counts=small_split.dataset.counts)
+
+
+def test_choose_width_balances_the_two_metrics():
+    table = pd.DataFrame({"hidden_dim": [50, 100, 150], "test_nelbo": [3.0, 2.0, 1.0], "prevalence_kl": [0.1, 0.2, 1.0]})
+    # normalised sums: 50 -> 1 + 0 = 1, 100 -> .5 + .111 = .61, 150 -> 0 + 1 = 1
+    assert choose_width(table) == 100
+    tie = pd.DataFrame({"hidden_dim": [50, 100], "test_nelbo": [1.0, 1.0], "prevalence_kl": [0.5, 0.5]})
+    assert choose_width(tie) == 50
+    assert choose_kl_weight(pd.DataFrame({"kl_weight": [1.0, 0.1], "prevalence_kl": [3.0, 0.2]})) == 0.1
+
+
+def test_threshold_sweep_finds_the_threshold_that_matches_the_element_counts():
+    # every "sample" has two strong elements and one at 0.05: at T <= 0.05 it has three elements, above two
+    probabilities = np.zeros((50, 89))
+    probabilities[:, ELEMENT_INDEX["Na"]] = 0.5
+    probabilities[:, ELEMENT_INDEX["Cl"]] = 0.45
+    probabilities[:, ELEMENT_INDEX["K"]] = 0.05
+    two_element_data = np.array([encode("NaCl"), encode("KBr")] * 10)
+    table = sweep_thresholds(probabilities, two_element_data, "0.03,0.05,0.06")
+    assert table["mean_elements"].tolist() == [3.0, 3.0, 2.0]
+    assert table["wasserstein"].tolist() == pytest.approx([1.0, 1.0, 0.0])
+    assert best_threshold(table) == 0.06
+    nothing = sweep_thresholds(probabilities, two_element_data, [0.9])
+    assert nothing["decoded"].tolist() == [0.0] and nothing["wasserstein"].isna().all()
+    with pytest.raises(ValueError, match="no threshold decoded"):
+        best_threshold(nothing)
+    with pytest.raises(ValueError, match="thresholds"):
+        sweep_thresholds(probabilities, two_element_data, "0.5,1.5")
