@@ -45,13 +45,12 @@ thresholds = "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1"  # values of T t
 # %%
 from dataclasses import replace
 
-import pandas as pd
 from IPython.display import Markdown, display
 
 from matvae import metrics, paper, plots
 from matvae.data import SplitData
 from matvae.model import ModelConfig
-from matvae.params import check_float, check_float_list, check_int, check_int_list, check_str
+from matvae.params import check_float_list, check_int_list, check_str
 from matvae.sampling import SampleConfig, sample
 from matvae.train import TrainConfig, load_model
 from matvae.tuning import best_threshold, choose_kl_weight, choose_width, sweep, sweep_thresholds
