@@ -217,7 +217,7 @@ def generation_metrics(
     dataset whose prevalence is the reference; ``train_formulas``: what counts as seen; ``test_counts``: the
     held-out split for the number-of-elements distance. Validity shares are of all samples.
     """
-    from matvae.validity import validity_rates
+    from matvae.validity import too_many_elements, validity_rates
 
     counts = np.asarray(counts)
     if len(counts) == 0 or len(counts) != len(formulas):
@@ -237,6 +237,7 @@ def generation_metrics(
         "novelty": novel_share,
         "n_elements_wasserstein": n_elements_wasserstein(decoded, test_counts),
         "mean_elements": float(elements_per_material(decoded).mean()),
+        "too_many_for_smact": too_many_elements(formulas),
     }
     result.update(validity_rates(formulas, n_processes=n_processes))
     return result

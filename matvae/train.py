@@ -52,7 +52,7 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, minimum=1)
         check_float("learning_rate", self.learning_rate, low=0.0, low_inclusive=False, high=10.0)
         check_int("seed", self.seed, minimum=0)
-        check_str("device", self.device, allow_empty=False)
+        check_device_name(self.device)
         check_int("oversample_factor", self.oversample_factor, minimum=1)
         check_int("oversample_min_elements", self.oversample_min_elements, minimum=1)
         check_int("checkpoint_every", self.checkpoint_every, minimum=1)
@@ -63,6 +63,18 @@ class TrainConfig:
 
 # Settings that may change when a run is resumed: more epochs, another device, other bookkeeping.
 RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile"})
+
+
+DEVICE_NAMES = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def check_device_name(device: str) -> str:
+    """The spelling of a device (availability is checked by :func:`resolve_device` when training starts)."""
+    check_str("device", device, allow_empty=False)
+    kind, _, index = device.partition(":")
+    if kind not in ("auto", "cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"device must be {DEVICE_NAMES}, got {device!r}")
+    return device
 
 
 def resolve_device(device: str) -> torch.device:
@@ -76,9 +88,9 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from None
+        raise ValueError(f"device must be {DEVICE_NAMES}, got {device!r}") from None
     if resolved.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+        raise ValueError(f"device must be {DEVICE_NAMES}, got {device!r}")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
     if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():

@@ -33,6 +33,7 @@ seed = 0  # seed of the train/test split
 example = "Ga(MoS2)4"  # the worked example of the paper's Figures 2 and 3
 correlation_threshold = 0.2  # |correlation| above which an element pair counts as correlated
 data_file = "artifacts/data.npz"  # where the split dataset is written for the next chapters
+results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
 
 # %%
 import time
@@ -41,6 +42,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from matvae import ELEMENTS, encode, metrics, paper, plots
+from matvae.results import record
 from matvae.composition import reduced_formula
 from matvae.data import DataConfig, prepare_data
 from matvae.data.materials import is_cached
@@ -50,6 +52,7 @@ config = DataConfig(source=source, elements=elements, test_fraction=test_fractio
 example_counts = encode(example)
 check_float("correlation_threshold", correlation_threshold, low=0.0, high=1.0, low_inclusive=False)
 check_str("data_file", data_file, allow_empty=False)
+check_str("results_dir", results_dir, allow_empty=False)
 plots.use_style()
 config
 
@@ -217,4 +220,32 @@ display(
         f"Train: {len(split.train_rows):,} materials; test: {len(split.test_rows):,} "
         f"({len(split.test_rows) / len(dataset):.1%}); formulas on both sides: {overlap}. Written to `{data_file}`."
     )
+)
+
+# %%
+record(
+    results_dir,
+    "01_data",
+    {
+        "config": {"source": config.source, "elements": config.elements, "seed": config.seed},
+        "n_materials": len(table),
+        "n_formulas": int(table["formula"].nunique()),
+        "max_elements": int(n_elements.max()),
+        "share_at_most_6_elements": float(share_le6),
+        "classes": classes.to_dict(),
+        "elements_per_material": per_material.to_dict(),
+        "n_pairs": pairs.attrs["n_pairs"],
+        "n_defined_pairs": pairs.attrs["n_defined"],
+        "correlated_pairs": {kind: len(p) for kind, p in variants.items()},
+        "top_pair": {kind: ([p.iloc[0].element_a, p.iloc[0].element_b, float(p.iloc[0].correlation)] if len(p) else None) for kind, p in variants.items()},
+        "example_positions": positions,
+        "example": None if rows.empty else {
+            "material_id": ours["material_id"], "formation_energy_per_atom": ours["formation_energy_per_atom"],
+            "energy_above_hull": ours["energy_above_hull"], "decomposition": decomposition,
+        },
+        "n_train": len(split.train_rows),
+        "n_test": len(split.test_rows),
+        "load_seconds": elapsed,
+        "from_cache": from_cache,
+    },
 )

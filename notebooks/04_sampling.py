@@ -30,6 +30,8 @@ max_atoms = 50  # largest formula unit of the "nearest" rule
 seed = 0  # seed of the samples and of the baselines
 n_processes = 0  # processes for the SMACT checks (0: all CPUs)
 n_show = 20  # samples listed
+results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
+figures_dir = "figures"  # where Figures 6 and 7 are saved as PNG (for the README)
 
 # %%
 import numpy as np
@@ -41,6 +43,7 @@ from matvae.baselines import MarginalSampler, sample_test_split
 from matvae.composition import DECODE_RULES
 from matvae.data import SplitData
 from matvae.params import check_int, check_str
+from matvae.results import record, save_figure
 from matvae.sampling import SampleConfig, reconstruct, sample
 from matvae.train import load_model
 from matvae.validity import CHECKS, SMACT_VERSION
@@ -49,6 +52,8 @@ configs = {rule: SampleConfig(n_samples=n_samples, threshold=threshold, rule=rul
 check_str("checkpoint", checkpoint, allow_empty=False)
 check_int("n_processes", n_processes, minimum=0)
 check_int("n_show", n_show, minimum=0)
+check_str("results_dir", results_dir, allow_empty=False)
+check_str("figures_dir", figures_dir, allow_empty=False)
 split = SplitData.load(data_file)
 model = load_model(checkpoint)
 processes = n_processes or None
@@ -83,6 +88,7 @@ data_prevalence = metrics.prevalence(data.counts)
 sample_prevalence = metrics.prevalence(main.counts[main.valid])
 kl = metrics.prevalence_kl(data_prevalence, sample_prevalence)
 fig = plots.plot_prevalence(data_prevalence, sample_prevalence, kl=kl)
+save_figure(fig, f"{figures_dir}/prevalence.png")
 over, under = metrics.represented_elements(data_prevalence, sample_prevalence)
 display(
     Markdown(
@@ -106,6 +112,7 @@ distributions = {
     "samples": metrics.count_distribution(np.minimum(metrics.elements_per_material(main.counts[main.valid]), support[-1]), support=support, normalize=True),
 }
 fig = plots.plot_distributions(distributions, xlabel="number of elements in the material", title="Elements per material: data vs samples (paper's rule)")
+save_figure(fig, f"{figures_dir}/elements_per_material.png")
 pd.DataFrame(distributions).T.style.format("{:.2%}")
 
 # %% [markdown]
@@ -122,6 +129,8 @@ pd.DataFrame(distributions).T.style.format("{:.2%}")
 #   neutrality alone; charge neutrality plus the Pauling electronegativity test).
 # - **uniqueness**: distinct formulas / samples. **novelty**: distinct formulas absent from the training split,
 #   as a share of the distinct formulas.
+# - **too many for SMACT**: share of samples with more than 8 elements, which SMACT's exponential search is
+#   not run on; they count as invalid.
 # - **# elements W1**: Wasserstein-1 distance between the number of elements per material of the set and of
 #   the test split (CDVAE's "# elem"); the train/test distance is the noise floor.
 
@@ -139,7 +148,7 @@ table = metrics.generation_table(
 )
 floor = metrics.n_elements_wasserstein(split.train.counts, test.counts)
 display(Markdown(f"Noise floor of the # elements distance (training split vs test split): **{floor:.4f}**. SMACT version {SMACT_VERSION}. " + " ".join(table.attrs["notes"])))
-percent = ["decoded", "uniqueness", "novelty", *CHECKS]
+percent = ["decoded", "uniqueness", "novelty", "too_many_for_smact", *CHECKS]
 table.style.format(na_rep="-", formatter={**{c: "{:.1%}" for c in percent}, "prevalence_kl": "{:.3f}", "prevalence_js": "{:.3f}",
                     "novel_formulas": "{:,.0f}", "n_elements_wasserstein": "{:.3f}", "mean_elements": "{:.2f}"})
 
@@ -158,11 +167,30 @@ pd.DataFrame(literature.REPORTED).set_index("work").style.format(
 # The test split encoded to $\mu(x)$ and decoded with its true class: how often the exact formula comes back.
 
 # %% tags=["nbval-ignore-output"]
-pd.DataFrame(
+exact = {
+    rule: metrics.exact_match_rate(
+        reconstruct(model, test.x, y=test.y, threshold=threshold, rule=rule, max_atoms=max_atoms).formulas, list(test.formula)
+    )
+    for rule in DECODE_RULES
+}
+pd.Series(exact, name="exact formula").to_frame().T.style.format("{:.1%}")
+
+# %% tags=["nbval-ignore-output"]
+record(
+    results_dir,
+    "04_sampling",
     {
-        rule: {
-            "exact formula": metrics.exact_match_rate(reconstruct(model, test.x, y=test.y, threshold=threshold, rule=rule, max_atoms=max_atoms).formulas, list(test.formula)),
-        }
-        for rule in DECODE_RULES
-    }
-).style.format("{:.1%}")
+        "n_samples": n_samples,
+        "threshold": threshold,
+        "decoded": float(main.valid.mean()),
+        "prevalence_kl": kl,
+        "prevalence_js": metrics.jensen_shannon(data_prevalence, sample_prevalence),
+        "over_represented": over,
+        "under_represented": under,
+        "elements_per_material": {name: d.to_dict() for name, d in distributions.items()},
+        "n_elements_noise_floor": floor,
+        "table": table.to_dict(orient="index"),
+        "reconstruction_exact": exact,
+        "smact_version": SMACT_VERSION,
+    },
+)

@@ -46,6 +46,8 @@ threshold = 0.04  # T of the paper's decoding rule
 seed = 0  # seed of the null models' random draws and of the untrained encoder's weights
 high_similarity = 0.9  # the table reports the share of similarities above this value
 n_examples = 8  # materials shown in the decoding examples
+results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
+figures_dir = "figures"  # where Figure 8 is saved as PNG (for the README)
 
 # %%
 import numpy as np
@@ -57,6 +59,7 @@ from matvae import latent, plots
 from matvae.data import SplitData
 from matvae.model import VAE
 from matvae.params import check_float, check_int, check_str
+from matvae.results import record, save_figure
 from matvae.sampling import SampleConfig, encode_means
 from matvae.train import load_checkpoint, load_model
 
@@ -65,6 +68,8 @@ check_str("checkpoint", checkpoint, allow_empty=False)
 SampleConfig(threshold=threshold, seed=seed)  # checks threshold and seed
 check_float("high_similarity", high_similarity, low=-1.0, high=1.0, low_inclusive=False, high_inclusive=False)
 check_int("n_examples", n_examples, minimum=0)
+check_str("results_dir", results_dir, allow_empty=False)
+check_str("figures_dir", figures_dir, allow_empty=False)
 split = SplitData.load(data_file)
 dataset = split.dataset
 saved = load_checkpoint(checkpoint)
@@ -132,6 +137,7 @@ similarity = {
 fig = plots.plot_decomposition_similarity(
     similarity, n_components, title=f"Latent decomposition similarity, cos(μ(x), Σ a_k μ(x_k)) (epoch {saved.epoch})"
 )
+save_figure(fig, f"{figures_dir}/latent_similarity.png")
 
 # %% [markdown]
 # ## Centred similarity
@@ -330,4 +336,22 @@ display(
             else "worse"
         ]
     )
+)
+
+# %% tags=["nbval-ignore-output"]
+record(
+    results_dir,
+    "05_decomposition",
+    {
+        "epoch": saved.epoch,
+        "n_decomposed": len(rows),
+        "test_kl": kl,
+        "medians": {measure: med[measure].to_dict() for measure in med.index.get_level_values("measure").unique()},
+        "share_high": share_high,
+        "high_similarity": high_similarity,
+        "null_verdict": verdict,
+        "pca_max_departure": float(np.abs(1 - baselines["PCA"]).max()),
+        "median_departure": gap_all.to_dict(),
+        "decoding": rates.to_dict(orient="index"),
+    },
 )

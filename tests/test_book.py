@@ -26,6 +26,15 @@ def test_every_notebook_is_thin_and_has_one_parameters_cell():
         assert "sys.path" not in code
 
 
+def test_papermill_reads_every_parameter():
+    """Papermill must parse each line of the parameters cell (an '=' in a comment breaks its parser)."""
+    for name in available_notebooks(NOTEBOOK_DIR):
+        notebook = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        assigned = {t.id for node in ast.parse(cell.source).body for t in getattr(node, "targets", [])}
+        assert declared_parameters(NOTEBOOK_DIR, name) == assigned, name
+
+
 def test_scales_only_set_declared_parameters():
     scales = load_scales(NOTEBOOK_DIR / "scales.yaml")
     assert {"tiny", "cpu", "paper"} <= set(scales)

@@ -76,6 +76,15 @@ def test_smact_answers_known_cases():
         validity_rates([])
 
 
+def test_compositions_beyond_the_smact_limit_are_not_searched():
+    from matvae.validity import MAX_ELEMENTS, too_many_elements
+
+    huge = "".join(f"{e}2" for e in ["Li", "Fe", "Mn", "Co", "Ni", "P", "O", "S", "Ga", "Mo", "Na", "K"][: MAX_ELEMENTS + 1])
+    table = validity([huge, "NaCl"], n_processes=1)  # would take minutes if searched
+    assert not table.loc[0].any() and table.loc[1].all()
+    assert too_many_elements([huge, "NaCl", None, "KCl"]) == 0.25
+
+
 def test_parallel_validity_matches_serial():
     formulas = ["NaCl", "NaCl2", "Fe2O3", "LiFePO4", "CsI", "XeF2", "GaMo4S8", "Mg2Si"] * 3
     assert validity(formulas, n_processes=2).equals(validity(formulas, n_processes=1))

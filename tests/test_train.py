@@ -181,6 +181,8 @@ def test_oversampling_repeats_rare_materials(small_split):
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"oversample_factor": 0}, "oversample_factor"),
         ({"device": ""}, "device must not be empty"),
+        ({"device": "tpu"}, "device must be"),
+        ({"device": "cuda:x"}, "device must be"),
         ({"compile": "yes"}, "compile must be True or False"),
     ],
 )

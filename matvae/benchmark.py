@@ -1,0 +1,192 @@
+"""Speed benchmarks, printed in one run on the current machine (not timed tests).
+
+    python -m matvae.benchmark                  # training speed and time-to-target on this machine
+    python -m matvae.benchmark --hull           # also the hull decompositions of the whole snapshot
+    python -m matvae.benchmark --json out.json  # also write the numbers as JSON
+
+Training: the epoch time on the full snapshot at the paper's model size and the achieved FLOP rate as a
+share of this machine's dense matrix-multiply rate, measured in the same run; the wall time to reach a target
+test NELBO with :func:`matvae.train.train` and with a plain reference loop written the usual way (a
+``DataLoader`` over a ``TensorDataset``, batch 128), same data, model and seed; on a GPU, the wall time of the
+paper's 2,000 epochs and of the 10-width sweep. FLOPs are counted analytically: 2 per multiply-add of every
+Linear layer, forward on the test split and forward plus backward (3x forward) on the training epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from matvae.data import DataConfig, prepare_data
+from matvae.data.dataset import MaterialsDataset
+from matvae.model import VAE, ModelConfig
+from matvae.train import TrainConfig, evaluate, resolve_device, train, training_rows
+
+PAPER_WIDTHS = (50, 100, 150, 200, 250, 300, 350, 400, 450, 500)
+
+
+def matmul_rate(device: torch.device, *, size: int = 2048, repeats: int = 10) -> float:
+    """Best dense float32 matrix-multiply rate in FLOP/s over ``repeats`` products of size x size."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    best = float("inf")
+    for i in range(repeats + 2):
+        _sync(device)
+        started = time.perf_counter()
+        a @ b
+        _sync(device)
+        if i >= 2:
+            best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward_flops(config: ModelConfig) -> int:
+    """FLOPs of one sample's forward pass through encoder, decoder and classifier (2 per multiply-add)."""
+    return sum(2 * m.in_features * m.out_features for m in VAE(config).modules() if isinstance(m, torch.nn.Linear))
+
+
+def epoch_flops(config: ModelConfig, n_train: int, n_test: int) -> int:
+    """One training epoch (forward + backward ~ 3 forwards) plus the test evaluation (1 forward)."""
+    return forward_flops(config) * (3 * n_train + n_test)
+
+
+def measure_epochs(train_data, test_data, model_config, train_config, *, epochs: int) -> float:
+    """Median seconds per epoch of :func:`train` (evaluation included), after one warm-up epoch."""
+    result = train(train_data, test_data, model_config, replace(train_config, epochs=epochs + 1))
+    seconds = np.diff(np.r_[0.0, result.history["seconds"]])[1:]
+    return float(np.median(seconds))
+
+
+def reference_loop_time_to_target(train_data: MaterialsDataset, test_data: MaterialsDataset, model_config: ModelConfig,
+                                  *, target: float, seed: int, device: torch.device, max_epochs: int,
+                                  batch_size: int = 128, learning_rate: float = 1e-3) -> tuple[float, int]:
+    """The usual way: a shuffled DataLoader over CPU tensors, batches moved to the device, Adam. Returns
+    (seconds, epochs) until the test NELBO first reaches ``target`` (inf if it never does)."""
+    from matvae.train import class_frequencies
+
+    torch.manual_seed(seed)
+    model = VAE(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    rows = training_rows(train_data, TrainConfig())
+    dataset = TensorDataset(torch.as_tensor(train_data.x[rows]), torch.as_tensor(train_data.y[rows]))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    x_test = torch.as_tensor(test_data.x, device=device)
+    y_test = torch.as_tensor(test_data.y, device=device)
+    started = time.perf_counter()
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        for xb, yb in loader:
+            loss, _ = model.loss(xb.to(device), yb.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if evaluate(model, x_test, y_test, seed=seed + 2)["nelbo"] <= target:
+            return time.perf_counter() - started, epoch
+    return float("inf"), max_epochs
+
+
+def time_to_target(train_data, test_data, model_config, train_config, *, target: float, max_epochs: int) -> tuple[float, int]:
+    """(seconds, epochs) until :func:`train`'s test NELBO first reaches ``target`` (inf if it never does)."""
+    result = train(train_data, test_data, model_config, replace(train_config, epochs=max_epochs))
+    hit = np.flatnonzero(np.asarray(result.history["test_nelbo"]) <= target)
+    if not len(hit):
+        return float("inf"), max_epochs
+    return float(result.history["seconds"][hit[0]]), int(hit[0] + 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs timed per configuration (after a warm-up)")
+    parser.add_argument("--batch-sizes", default="256,1024,4096", help="batch sizes of the epoch-time table")
+    parser.add_argument("--target", type=float, default=4.579,
+                        help="test NELBO to reach (default: 1%% above the 4.534 that 2,000 epochs of the ELBO model reach)")
+    parser.add_argument("--max-epochs", type=int, default=40, help="give up on the target after this many epochs")
+    parser.add_argument("--skip-reference", action="store_true", help="skip the slow DataLoader reference loop")
+    parser.add_argument("--hull", action="store_true", help="also time the hull decompositions of the snapshot")
+    parser.add_argument("--json", help="write the measurements to this file")
+    args = parser.parse_args(argv)
+
+    device = resolve_device(args.device)
+    report: dict = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "machine": platform.processor() or platform.machine()}
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(device)
+    print(f"device {device} ({report.get('gpu', report['machine'])}), torch {torch.__version__}, {report['threads']} threads", flush=True)
+
+    if args.hull:
+        from matvae.data.materials import snapshot_columns
+
+        started = time.perf_counter()
+        columns = snapshot_columns()
+        report["hull_seconds"] = time.perf_counter() - started
+        print(f"hull decompositions of {len(columns):,} entries: {report['hull_seconds']:.1f} s", flush=True)
+
+    _, split = prepare_data(DataConfig())
+    train_data, test_data = split.train, split.test
+    n_train = len(training_rows(train_data, TrainConfig()))
+    model_config = ModelConfig()
+    rate = matmul_rate(device)
+    report["matmul_gflops"] = rate / 1e9
+    print(f"dense float32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s", flush=True)
+    flops = epoch_flops(model_config, n_train, len(test_data))
+    report["epoch_gflop"] = flops / 1e9
+    report["epochs"] = []
+    print(f"one epoch at hidden {model_config.hidden_dim}: {n_train:,} training + {len(test_data):,} test materials, {flops / 1e9:.1f} GFLOP")
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        for compiled in (False, True):
+            config = TrainConfig(batch_size=batch_size, device=str(device), compile=compiled)
+            seconds = measure_epochs(train_data, test_data, model_config, config, epochs=args.epochs)
+            achieved = flops / seconds
+            row = {"batch_size": batch_size, "compile": compiled, "seconds_per_epoch": seconds,
+                   "gflops": achieved / 1e9, "share_of_matmul": achieved / rate}
+            report["epochs"].append(row)
+            print(f"  batch {batch_size:5d} compile={compiled!s:5}: {seconds:6.2f} s/epoch, {achieved / 1e9:6.1f} GFLOP/s = "
+                  f"{achieved / rate:.0%} of matmul, 2,000 epochs ~ {2000 * seconds / 60:.0f} min", flush=True)
+
+    elbo = replace(model_config, kl_weight=1.0)
+    ours = time_to_target(train_data, test_data, elbo, TrainConfig(device=str(device)), target=args.target, max_epochs=args.max_epochs)
+    report["time_to_target"] = {"target": args.target, "matvae": {"seconds": ours[0], "epochs": ours[1]}}
+    print(f"time to test NELBO <= {args.target}: matvae.train (batch 1024) {ours[0]:.1f} s ({ours[1]} epochs)", flush=True)
+    if not args.skip_reference:
+        reference = reference_loop_time_to_target(train_data, test_data, elbo, target=args.target, seed=0, device=device,
+                                                  max_epochs=args.max_epochs)
+        report["time_to_target"]["reference"] = {"seconds": reference[0], "epochs": reference[1]}
+        print(f"                 reference DataLoader loop (batch 128) {reference[0]:.1f} s ({reference[1]} epochs); "
+              f"speed-up {reference[0] / ours[0]:.1f}x", flush=True)
+
+    if device.type == "cuda":
+        started = time.perf_counter()
+        train(train_data, test_data, model_config, TrainConfig(epochs=2000, device=str(device)))
+        report["paper_2000_epochs_seconds"] = time.perf_counter() - started
+        print(f"the paper's 2,000 epochs: {report['paper_2000_epochs_seconds']:.0f} s", flush=True)
+        started = time.perf_counter()
+        for width in PAPER_WIDTHS:
+            train(train_data, test_data, replace(model_config, hidden_dim=width), TrainConfig(epochs=2000, device=str(device)))
+        report["width_sweep_seconds"] = time.perf_counter() - started
+        print(f"the 10-width sweep at 2,000 epochs: {report['width_sweep_seconds']:.0f} s", flush=True)
+    else:
+        print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
+
+    if args.json:
+        from matvae.files import atomic_write
+
+        with atomic_write(args.json, mode="w") as handle:
+            json.dump(report, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

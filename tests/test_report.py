@@ -1,0 +1,79 @@
+
+import numpy as np
+import pytest
+
+from matvae import paper
+from matvae.report import README_END, README_START, reproduction_table, to_markdown, update_readme
+from matvae.results import load_results, record, save_figure
+
+RESULTS = {
+    "01_data": {
+        "example_positions": {"Ga": 26, "Mo": 44, "S": 66},
+        "example": {"decomposition": {"Ga31Mo6": 0.0662, "MoS2": 0.8909, "GaS": 0.0429}, "energy_above_hull": 0.0401,
+                    "formation_energy_per_atom": -1.174},
+        "n_materials": 132752, "max_elements": 9, "share_at_most_6_elements": 0.998,
+        "correlated_pairs": {"presence": 6}, "top_pair": {"presence": ["H", "N", 0.27]}, "n_pairs": 3916,
+    },
+    "02_model": {"model_config": {"latent_dim": 10, "kl_weight": 0.01}, "epochs": 2000,
+                 "elbo": {"test": {"kl": 1e-5}, "epochs": 2000}},
+    "03_tuning": {"chosen_width": 100, "best_threshold": 0.05, "epochs": 50, "kl_weight": 0.01},
+    "04_sampling": {"prevalence_kl": 0.12, "over_represented": ["O", "F", "Zr"], "under_represented": ["Mg", "Xe"],
+                    "table": {"VAE, paper rule": {"n_elements_wasserstein": 0.2}}, "n_elements_noise_floor": 0.01},
+    "05_decomposition": {"medians": {"VAE": {"all": 0.999}, "VAE, centred": {"all": 0.95}}, "share_high": 1.0,
+                         "high_similarity": 0.9, "null_verdict": "separated"},
+}
+
+
+def test_verdicts_follow_their_criteria():
+    table = reproduction_table(RESULTS).set_index("item")
+    assert table.loc["Figure 2: Ga(MoS2)4 vector", "reproduced"] == "yes"
+    assert table.loc["Figure 3: decomposition of Ga(MoS2)4", "reproduced"] == "yes"
+    assert table.loc["Figure 3: formation energy (eV/atom)", "reproduced"] == "no"  # -1.174 vs -1.076
+    assert table.loc["most elements in a material", "reproduced"] == "no"
+    assert table.loc["materials with <= 6 elements", "reproduced"] == "partly"
+    assert table.loc["element pairs with |correlation| > 0.2", "reproduced"] == "partly"
+    assert table.loc["the ELBO trains a useful latent code", "reproduced"] == "no"
+    assert "posterior collapse" in table.loc["the ELBO trains a useful latent code", "note"]
+    assert table.loc["Figure 5: chosen hidden width", "reproduced"] == "yes"
+    assert table.loc["threshold T", "reproduced"] == "partly"
+    assert table.loc["Figure 6: prevalence KL", "reproduced"] == "yes"  # 0.12 <= 2 x 0.08
+    assert table.loc["Figure 6: over-represented elements", "reproduced"] == "partly"
+    assert table.loc["Figure 7: elements per material, samples vs data", "reproduced"] == "yes"
+    assert table.loc["Figure 8: latent decomposition similarity", "reproduced"] == "yes"
+    assert table.loc["threshold T", "paper"] == paper.THRESHOLD
+
+
+def test_missing_chapters_are_skipped():
+    assert reproduction_table({}).empty
+    assert set(reproduction_table({"03_tuning": RESULTS["03_tuning"]})["item"]) == {"Figure 5: chosen hidden width", "threshold T"}
+
+
+def test_results_round_trip_and_readme(tmp_path):
+    record(tmp_path / "results", "04_sampling", {"kl": np.float32(0.5), "bad": float("nan"), "n": np.int64(3), "a": np.arange(2)})
+    loaded = load_results(tmp_path / "results")
+    assert loaded == {"04_sampling": {"a": [0, 1], "bad": None, "kl": 0.5, "n": 3}}
+    (tmp_path / "results" / "05_decomposition.json").write_text("{oops")
+    with pytest.raises(ValueError, match="05_decomposition.json is damaged"):
+        load_results(tmp_path / "results")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nOLD-CONTENT\n{README_END}\noutro\n")
+    table = reproduction_table(RESULTS)
+    update_readme(readme, table)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "OLD-CONTENT" not in text
+    assert to_markdown(table) in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- results:start -->"):
+        update_readme(readme, table)
+
+
+def test_save_figure_writes_a_png(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    save_figure(fig, tmp_path / "figures" / "f.png")
+    assert (tmp_path / "figures" / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
