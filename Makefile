@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 SCALE ?= cpu
 PYTEST_ARGS ?=
 
-.PHONY: book notebooks html test references benchmark clean venv
+.PHONY: book notebooks html test references benchmark readme clean venv
 
 venv: $(STAMP)
 
@@ -35,7 +35,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg $(PYTEST_ARGS)
 
 references: $(STAMP)
-	$(BIN)/python -m matvae.book --scale tiny --output tests/notebooks
+	rm -rf tests/notebooks/artifacts tests/notebooks/figures
+	MATVAE_PROGRESS=0 $(BIN)/python -m matvae.book --scale tiny --output tests/notebooks
+
+benchmark: $(STAMP)
+	$(BIN)/python -m matvae.benchmark
+
+readme: $(STAMP)
+	$(BIN)/python -m matvae.report --results book/artifacts/results --readme README.md
 
 clean:
 	rm -rf _build .pytest_cache

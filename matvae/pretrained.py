@@ -1,8 +1,15 @@
-"""Weights shipped inside the package: the paper's model trained on the embedded snapshot.
+"""Weights shipped inside the package, trained on the embedded snapshot by the book's paper-cpu run.
 
-``load_pretrained()`` gives a reader a trained model without training: encode, sample, reconstruct. The file
-is a weights-only checkpoint (configs, weights, history; no optimiser state), written by
-:func:`export_pretrained` from the paper-scale run of the model notebook.
+``load_pretrained()`` gives a reader a trained model without training: encode, sample, reconstruct.
+
+``"vae"``
+    The book's model: the paper's architecture (latent 10, hidden 100), 2,000 epochs, KL weight beta = 0.01.
+``"elbo"``
+    The same trained with the paper's exact objective (beta = 1); its latent code has collapsed, so it is
+    shipped for comparison, not for use.
+
+Each file is a weights-only checkpoint (configs, weights, history and the fingerprint of the training data;
+no optimiser state), written by :func:`export_pretrained` from the model chapter's checkpoints.
 """
 
 from __future__ import annotations
@@ -10,25 +17,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from matvae.model import VAE
-from matvae.train import Checkpoint, load_checkpoint, save_checkpoint
+from matvae.train import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
 
-PRETRAINED_PATH: Path = Path(__file__).with_name("pretrained") / "vae-paper.pt"
-
-
-def pretrained_checkpoint() -> Checkpoint:
-    """The shipped checkpoint (configs, weights, history and the fingerprint of its training data)."""
-    if not PRETRAINED_PATH.is_file():
-        raise ValueError("this matvae installation has no pretrained weights (matvae/pretrained/vae-paper.pt)")
-    return load_checkpoint(PRETRAINED_PATH)
+PRETRAINED_DIR: Path = Path(__file__).with_name("pretrained")
+PRETRAINED: dict[str, str] = {"vae": "vae.pt", "elbo": "elbo.pt"}
 
 
-def load_pretrained(*, device: str = "cpu") -> VAE:
-    """The paper's model (latent 10, hidden 100, 2,000 epochs) trained on the embedded snapshot, in eval mode."""
-    from matvae.train import resolve_device
+def pretrained_path(name: str = "vae") -> Path:
+    if name not in PRETRAINED:
+        raise ValueError(f"name must be one of {tuple(PRETRAINED)}, got {name!r}")
+    return PRETRAINED_DIR / PRETRAINED[name]
 
-    return pretrained_checkpoint().build_model(resolve_device(device))
+
+def pretrained_checkpoint(name: str = "vae") -> Checkpoint:
+    """A shipped checkpoint (configs, weights, history and the fingerprint of its training data)."""
+    path = pretrained_path(name)
+    if not path.is_file():
+        raise ValueError(f"this matvae installation has no pretrained weights {path.name!r}")
+    return load_checkpoint(path)
 
 
-def export_pretrained(checkpoint_path: str | Path, destination: str | Path = PRETRAINED_PATH) -> None:
-    """Write a weights-only copy of a finished checkpoint (tens to hundreds of KB) for shipping."""
+def shipped_checkpoints() -> list[Checkpoint]:
+    """Every shipped checkpoint that is present."""
+    return [load_checkpoint(pretrained_path(name)) for name in PRETRAINED if pretrained_path(name).is_file()]
+
+
+def load_pretrained(name: str = "vae", *, device: str = "cpu") -> VAE:
+    """A shipped model in eval mode (see the module docstring for the names)."""
+    return pretrained_checkpoint(name).build_model(resolve_device(device))
+
+
+def export_pretrained(checkpoint_path: str | Path, name: str = "vae") -> Path:
+    """Write a weights-only copy of a finished checkpoint (a few hundred KB) as the shipped ``name``."""
+    destination = pretrained_path(name)
     save_checkpoint(load_checkpoint(checkpoint_path), destination, weights_only=True)
+    return destination

@@ -359,22 +359,24 @@ def train_or_load(
     use_pretrained: bool = True,
     show_progress: bool | None = None,
 ) -> TrainResult:
-    """:func:`train` with one shortcut: when ``checkpoint_path`` does not exist yet and the shipped pretrained
-    model was trained with these configs on these data, it is returned (status "pretrained")."""
+    """:func:`train` with one shortcut: when ``checkpoint_path`` does not exist yet and a model shipped with
+    matvae (:mod:`matvae.pretrained`) was trained with these configs on these data, its weights are copied to
+    ``checkpoint_path`` and returned (status "pretrained")."""
     if use_pretrained and not Path(checkpoint_path).exists():
-        from matvae.pretrained import PRETRAINED_PATH, pretrained_checkpoint
+        from matvae.pretrained import shipped_checkpoints
 
-        if PRETRAINED_PATH.is_file():
-            shipped = pretrained_checkpoint()
+        fingerprint = data_fingerprint(train_data, test_data)
+        ours = {k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES}
+        for shipped in shipped_checkpoints():
             same = (
                 shipped.model_config == model_config
                 and shipped.train_config is not None
-                and {k: v for k, v in asdict(shipped.train_config).items() if k not in RESUMABLE_CHANGES}
-                == {k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES}
+                and {k: v for k, v in asdict(shipped.train_config).items() if k not in RESUMABLE_CHANGES} == ours
                 and shipped.epoch == config.epochs
-                and shipped.data_fingerprint == data_fingerprint(train_data, test_data)
+                and shipped.data_fingerprint == fingerprint
             )
-            if same:
+            if same:  # copy the shipped weights to checkpoint_path, where the later chapters look for the model
+                save_checkpoint(shipped, checkpoint_path, weights_only=True)
                 model = shipped.build_model(resolve_device(config.device))
                 return TrainResult(model, shipped.history, "pretrained", shipped.epoch, shipped.elapsed_seconds, shipped.device)
     return train(train_data, test_data, model_config, config, checkpoint_path=checkpoint_path, show_progress=show_progress)
