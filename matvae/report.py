@@ -138,6 +138,37 @@ def reproduction_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def chapter_scales(results: dict[str, dict]) -> pd.DataFrame:
+    """What each chapter ran at (materials, epochs, sweeps, samples), one row per chapter that recorded."""
+    scale = {}
+    if "01_data" in results:
+        d = results["01_data"]
+        scale["01 data"] = (
+            f"{d['n_materials']:,} materials ({d['config']['elements'] or 'all elements'}), split {d['n_train']:,} / {d['n_test']:,}"
+        )
+    if "02_model" in results:
+        m = results["02_model"]
+        text = (
+            f"{m['epochs']:,} epochs, beta = {m['model_config']['kl_weight']:g}, hidden {m['model_config']['hidden_dim']} "
+            f"({m['train_minutes']:.0f} min on {m['device']})"
+        )
+        if m.get("elbo"):
+            text += f"; the beta = 1 model: {m['elbo']['epochs']:,} epochs ({m['elbo']['train_minutes']:.0f} min on {m['elbo']['device']})"
+        scale["02 model"] = text
+    if "03_tuning" in results:
+        t = results["03_tuning"]
+        scale["03 tuning"] = (
+            f"{len(t['beta_sweep'])} values of beta and {len(t['width_sweep'])} widths at {t['epochs']:,} epochs each, "
+            f"{t['n_samples']:,} samples per model"
+        )
+    if "04_sampling" in results:
+        scale["04 sampling"] = f"{results['04_sampling']['n_samples']:,} samples at T = {results['04_sampling']['threshold']}"
+    if "05_decomposition" in results:
+        r = results["05_decomposition"]
+        scale["05 decomposition"] = f"{r['n_decomposed']:,} decomposed materials, model after {r['epoch']:,} epochs"
+    return pd.DataFrame({"chapter": list(scale), "scale": list(scale.values())})
+
+
 def to_markdown(table: pd.DataFrame, *, columns=("item", "paper", "this project", "reproduced", "note")) -> str:
     """A GitHub-flavoured Markdown table of the chosen columns."""
     header = "| " + " | ".join(columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n"

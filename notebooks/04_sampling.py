@@ -73,7 +73,9 @@ display(
         f"({(~main.valid).sum():,} have no element at or above T)."
     )
 )
-pd.DataFrame({"class y": main.classes[:n_show], "paper rule": main.formulas[:n_show], "nearest rule": samples["nearest"].formulas[:n_show]})
+pd.DataFrame(
+    {"class y": main.classes[:n_show], "paper rule": main.formulas[:n_show], "nearest rule": samples["nearest"].formulas[:n_show]}
+).fillna("(nothing above T)")
 
 # %% [markdown]
 # ## Figure 6: element prevalence
@@ -111,6 +113,7 @@ distributions = {
     "data": metrics.count_distribution(np.minimum(metrics.elements_per_material(data.counts), support[-1]), support=support, normalize=True),
     "samples": metrics.count_distribution(np.minimum(metrics.elements_per_material(main.counts[main.valid]), support[-1]), support=support, normalize=True),
 }
+distributions = {name: d.rename(index={support[-1]: f"{support[-1]}+"}) for name, d in distributions.items()}
 fig = plots.plot_distributions(distributions, xlabel="number of elements in the material", title="Elements per material: data vs samples (paper's rule)")
 save_figure(fig, f"{figures_dir}/elements_per_material.png")
 pd.DataFrame(distributions).T.style.format("{:.2%}")

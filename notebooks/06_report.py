@@ -21,11 +21,10 @@
 results_dir = "artifacts/results"  # where the chapters wrote their numbers
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from matvae.params import check_str
-from matvae.report import reproduction_table
+from matvae.report import chapter_scales, reproduction_table, to_markdown
 from matvae.results import load_results
 
 check_str("results_dir", results_dir, allow_empty=False)
@@ -37,24 +36,7 @@ if not results:
 # ## The scale of each chapter
 
 # %% tags=["nbval-ignore-output"]
-scale = {}
-if "01_data" in results:
-    d = results["01_data"]
-    scale["01 data"] = f"{d['n_materials']:,} materials ({d['config']['elements'] or 'all elements'}), split {d['n_train']:,} / {d['n_test']:,}"
-if "02_model" in results:
-    m = results["02_model"]
-    text = f"{m['epochs']:,} epochs, β = {m['model_config']['kl_weight']:g}, hidden {m['model_config']['hidden_dim']} ({m['train_minutes']:.0f} min on {m['device']})"
-    if m.get("elbo"):
-        text += f"; β = 1 model: {m['elbo']['epochs']:,} epochs ({m['elbo']['train_minutes']:.0f} min on {m['elbo']['device']})"
-    scale["02 model"] = text
-if "03_tuning" in results:
-    t = results["03_tuning"]
-    scale["03 tuning"] = f"{len(t['beta_sweep'])} values of β and {len(t['width_sweep'])} widths at {t['epochs']:,} epochs each, {t['n_samples']:,} samples per model"
-if "04_sampling" in results:
-    scale["04 sampling"] = f"{results['04_sampling']['n_samples']:,} samples at T = {results['04_sampling']['threshold']}"
-if "05_decomposition" in results:
-    scale["05 decomposition"] = f"{results['05_decomposition']['n_decomposed']:,} decomposed materials, model after {results['05_decomposition']['epoch']:,} epochs"
-pd.Series(scale, name="scale").to_frame()
+display(Markdown(to_markdown(chapter_scales(results), columns=("chapter", "scale"))))
 
 # %% [markdown]
 # ## Figures and numbers
@@ -63,4 +45,4 @@ pd.Series(scale, name="scale").to_frame()
 table = reproduction_table(results)
 counts = table["reproduced"].value_counts()
 display(Markdown(f"{len(table)} items: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("yes", "partly", "no")) + "."))
-table.style.hide(axis="index").set_properties(**{"text-align": "left"})
+display(Markdown(to_markdown(table, columns=("item", "paper", "this project", "reproduced", "criterion", "note"))))

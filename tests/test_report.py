@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from matvae import paper
-from matvae.report import README_END, README_START, reproduction_table, to_markdown, update_readme
+from matvae.report import README_END, README_START, chapter_scales, reproduction_table, to_markdown, update_readme
 from matvae.results import load_results, record, save_figure
 
 RESULTS = {
@@ -77,3 +77,15 @@ def test_save_figure_writes_a_png(tmp_path):
     ax.plot([0, 1])
     save_figure(fig, tmp_path / "figures" / "f.png")
     assert (tmp_path / "figures" / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_chapter_scales_lists_what_each_chapter_ran_at():
+    results = {
+        "02_model": {"epochs": 2000, "model_config": {"kl_weight": 0.01, "hidden_dim": 100}, "train_minutes": 75.2,
+                     "device": "cpu", "elbo": {"epochs": 2000, "train_minutes": 70.0, "device": "cpu"}},
+        "04_sampling": {"n_samples": 10000, "threshold": 0.04},
+    }
+    table = chapter_scales(results).set_index("chapter")["scale"]
+    assert table["02 model"].startswith("2,000 epochs, beta = 0.01, hidden 100 (75 min on cpu)")
+    assert "the beta = 1 model: 2,000 epochs" in table["02 model"]
+    assert table["04 sampling"] == "10,000 samples at T = 0.04"
