@@ -9,7 +9,7 @@ from matvae.elements import ELEMENTS, N_ELEMENTS
 from matvae.model import VAE, ModelConfig
 from matvae.pretrained import load_pretrained
 from matvae.sampling import SampleConfig, Samples, encode_means, reconstruct, sample
-from matvae.train import TrainConfig, load_checkpoint, load_model, train
+from matvae.training import TrainConfig, load_checkpoint, load_model, train
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,7 @@
 
 Training: the epoch time on the full snapshot at the paper's model size and the achieved FLOP rate as a
 share of this machine's dense matrix-multiply rate, measured in the same run; the wall time to reach a target
-test NELBO with :func:`matvae.train.train` and with a plain reference loop written the usual way (a
+test NELBO with :func:`matvae.training.train` and with a plain reference loop written the usual way (a
 ``DataLoader`` over a ``TensorDataset``, batch 128), same data, model and seed; on a GPU, the wall time of the
 paper's 2,000 epochs and of the 10-width sweep. FLOPs are counted analytically: 2 per multiply-add of every
 Linear layer, forward on the test split and forward plus backward (3x forward) on the training epoch.
@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from matvae.data import DataConfig, prepare_data
 from matvae.data.dataset import MaterialsDataset
 from matvae.model import VAE, ModelConfig
-from matvae.train import TrainConfig, evaluate, resolve_device, train, training_rows
+from matvae.training import TrainConfig, evaluate, resolve_device, train, training_rows
 
 PAPER_WIDTHS = (50, 100, 150, 200, 250, 300, 350, 400, 450, 500)
 
@@ -74,7 +74,7 @@ def reference_loop_time_to_target(train_data: MaterialsDataset, test_data: Mater
                                   batch_size: int = 128, learning_rate: float = 1e-3) -> tuple[float, int]:
     """The usual way: a shuffled DataLoader over CPU tensors, batches moved to the device, Adam. Returns
     (seconds, epochs) until the test NELBO first reaches ``target`` (inf if it never does)."""
-    from matvae.train import class_frequencies
+    from matvae.training import class_frequencies
 
     torch.manual_seed(seed)
     model = VAE(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)

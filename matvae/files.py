@@ -35,34 +35,11 @@ def _remove_leftovers(pattern: str, directory: Path, keep: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, *, mode: str = "wb") -> Iterator:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
-
-    On any exception the temporary file is removed and ``path`` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, _file_mode())
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _remove_leftovers(f".{path.name}.*.tmp", path.parent, Path(tmp))
-
-
-@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that wants a file name (savefig, np.savez).
 
-    The temporary file keeps ``path``'s suffix (or ``suffix``) so that writers which infer the
-    format from the name still work; it replaces ``path`` only if the block finishes.
+    The temporary file keeps ``path``'s suffix (or ``suffix``) so that writers which infer the format from
+    the name still work; it replaces ``path`` only if the block finishes, and is removed otherwise.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +55,18 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
             os.unlink(tmp)
         raise
     _remove_leftovers(f".{path.stem}.*.tmp{suffix}", path.parent, Path(tmp))
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, *, mode: str = "wb") -> Iterator:
+    """Open a temporary file beside ``path`` for writing; on success fsync it and rename it over ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -67,25 +67,25 @@ def check_str(name: str, value: Any, *, allow_empty: bool = True) -> str:
     return value
 
 
-def check_int_list(name: str, value: Any, *, minimum: int | None = None) -> tuple[int, ...]:
-    """A non-empty list of integers, given as a list or a comma-separated string ('50,100,150')."""
+def _parse_list(name: str, value: Any, convert, kind: str) -> list:
+    """A non-empty list, given as a list or as a comma-separated string ('50,100' or '0.02, 0.04')."""
     if isinstance(value, str):
         try:
-            value = [int(part) for part in value.replace(" ", "").split(",") if part]
+            value = [convert(part) for part in value.replace(" ", "").split(",") if part]
         except ValueError:
-            raise ValueError(f"{name} must be a comma-separated list of integers, got {value!r}") from None
+            raise ValueError(f"{name} must be a comma-separated list of {kind}, got {value!r}") from None
     if not isinstance(value, Sequence) or not value:
-        raise ValueError(f"{name} must be a non-empty list of integers, got {value!r}")
-    return tuple(check_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(value))
+        raise ValueError(f"{name} must be a non-empty list of {kind}, got {value!r}")
+    return list(value)
+
+
+def check_int_list(name: str, value: Any, *, minimum: int | None = None) -> tuple[int, ...]:
+    """A non-empty list of integers, given as a list or a comma-separated string ('50,100,150')."""
+    values = _parse_list(name, value, int, "integers")
+    return tuple(check_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(values))
 
 
 def check_float_list(name: str, value: Any, *, low: float | None = None, high: float | None = None, **bounds) -> tuple[float, ...]:
     """A non-empty list of numbers, given as a list or a comma-separated string ('0.02,0.04')."""
-    if isinstance(value, str):
-        try:
-            value = [float(part) for part in value.replace(" ", "").split(",") if part]
-        except ValueError:
-            raise ValueError(f"{name} must be a comma-separated list of numbers, got {value!r}") from None
-    if not isinstance(value, Sequence) or not value:
-        raise ValueError(f"{name} must be a non-empty list of numbers, got {value!r}")
-    return tuple(check_float(f"{name}[{i}]", v, low=low, high=high, **bounds) for i, v in enumerate(value))
+    values = _parse_list(name, value, float, "numbers")
+    return tuple(check_float(f"{name}[{i}]", v, low=low, high=high, **bounds) for i, v in enumerate(values))

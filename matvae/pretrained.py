@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matvae.model import VAE
-from matvae.train import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
+from matvae.training import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
 
 PRETRAINED_DIR: Path = Path(__file__).with_name("pretrained")
 PRETRAINED: dict[str, str] = {"vae": "vae.pt", "elbo": "elbo.pt"}

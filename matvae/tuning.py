@@ -1,6 +1,6 @@
 """The paper's tuning: the hidden-width sweep of Figure 5 and the threshold T, plus the KL weight.
 
-Each model of a sweep is an ordinary :func:`matvae.train.train` run with its own checkpoint, so a sweep
+Each model of a sweep is an ordinary :func:`matvae.training.train` run with its own checkpoint, so a sweep
 interrupted at any point resumes where it stopped and a finished one is only read back.
 """
 
@@ -20,7 +20,7 @@ from matvae.model import ModelConfig
 from matvae.params import check_float_list, check_int_list
 from matvae.progress import progress_bar
 from matvae.sampling import reconstruct, sample
-from matvae.train import TrainConfig, train
+from matvae.training import TrainConfig, train
 
 
 SWEEPABLE: tuple[str, ...] = ("hidden_dim", "kl_weight")

@@ -63,7 +63,7 @@ from matvae.model import VAE, ModelConfig
 from matvae.params import check_float, check_int, check_str
 from matvae.results import record
 from matvae.sampling import reconstruct
-from matvae.train import TrainConfig, describe_training, resolve_device, train_or_load
+from matvae.training import TrainConfig, describe_training, resolve_device, train_or_load
 
 model_config = ModelConfig(
     latent_dim=latent_dim, hidden_dim=hidden_dim, variance=variance, class_weight=class_weight, kl_weight=kl_weight

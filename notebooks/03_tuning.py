@@ -54,7 +54,7 @@ from matvae.model import ModelConfig
 from matvae.params import check_float_list, check_int_list, check_str
 from matvae.results import record
 from matvae.sampling import SampleConfig, sample
-from matvae.train import TrainConfig, load_model, resolve_device
+from matvae.training import TrainConfig, load_model, resolve_device
 from matvae.tuning import best_threshold, choose_kl_weight, choose_width, sweep, sweep_thresholds
 
 width_list = check_int_list("widths", widths, minimum=1)

@@ -45,7 +45,7 @@ from matvae.data import SplitData
 from matvae.params import check_int, check_str
 from matvae.results import record, save_figure
 from matvae.sampling import SampleConfig, reconstruct, sample
-from matvae.train import load_model
+from matvae.training import load_model
 from matvae.validity import CHECKS, SMACT_VERSION
 
 configs = {rule: SampleConfig(n_samples=n_samples, threshold=threshold, rule=rule, max_atoms=max_atoms, seed=seed) for rule in DECODE_RULES}

@@ -61,7 +61,7 @@ from matvae.model import VAE
 from matvae.params import check_float, check_int, check_str
 from matvae.results import record, save_figure
 from matvae.sampling import SampleConfig, encode_means
-from matvae.train import load_checkpoint, load_model
+from matvae.training import load_checkpoint, load_model
 
 check_str("data_file", data_file, allow_empty=False)
 check_str("checkpoint", checkpoint, allow_empty=False)

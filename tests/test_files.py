@@ -63,7 +63,7 @@ def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.xyz.tmp.pt", "model.pt"]
-    (tmp_path / ".notes.txt.q1.tmp").write_bytes(b"half")
+    (tmp_path / ".notes.q1.tmp.txt").write_bytes(b"half")
     with atomic_write(tmp_path / "notes.txt") as handle:
         handle.write(b"ok")
-    assert not (tmp_path / ".notes.txt.q1.tmp").exists()
+    assert not (tmp_path / ".notes.q1.tmp.txt").exists()

@@ -5,7 +5,7 @@ import pytest
 from matvae.composition import encode
 from matvae.elements import ELEMENT_INDEX
 from matvae.model import ModelConfig
-from matvae.train import TrainConfig
+from matvae.training import TrainConfig
 from matvae.tuning import best_threshold, choose_kl_weight, choose_width, sweep, sweep_thresholds
 
 TINY = TrainConfig(epochs=1, batch_size=128, device="cpu")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from matvae.model import ModelConfig
-from matvae.train import (
+from matvae.training import (
     TrainConfig,
     class_frequencies,
     load_checkpoint,
@@ -73,7 +73,7 @@ def test_checkpoint_round_trip_carries_config_and_history(small_split, tmp_path)
 def test_finished_checkpoint_is_loaded_not_retrained(small_split, tmp_path, monkeypatch):
     path = tmp_path / "model.pt"
     first = train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
-    monkeypatch.setattr("matvae.train.evaluate", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("matvae.training.evaluate", lambda *a, **k: pytest.fail("trained again"))
     again = train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
     assert again.status == "loaded" and again.history == first.history
     assert same_weights(weights(again.model), weights(first.model))
@@ -94,7 +94,7 @@ KILLED_RUN = textwrap.dedent(
     import sys
     from matvae.data import SplitData
     from matvae.model import ModelConfig
-    from matvae.train import TrainConfig, train
+    from matvae.training import TrainConfig, train
     split = SplitData.load(sys.argv[1])
     train(split.train, split.test, ModelConfig(hidden_dim=16, latent_dim=4),
           TrainConfig(epochs=400, batch_size=64, device="cpu", checkpoint_every=1), checkpoint_path=sys.argv[2])
