@@ -3,7 +3,7 @@
 ``load_pretrained()`` gives a reader a trained model without training: encode, sample, reconstruct.
 
 ``"vae"``
-    The book's model: the paper's architecture (latent 10, hidden 100), 2,000 epochs, KL weight beta = 0.01.
+    The book's model: the paper's architecture (latent 10, hidden 100), 2,000 epochs, KL weight beta = 0.03.
 ``"elbo"``
     The same trained with the paper's exact objective (beta = 1); its latent code has collapsed, so it is
     shipped for comparison, not for use.
