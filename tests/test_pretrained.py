@@ -1,0 +1,47 @@
+"""The weights shipped inside the package."""
+
+import numpy as np
+import pytest
+
+import matvae
+from matvae.pretrained import PRETRAINED, export_pretrained, pretrained_checkpoint, pretrained_path
+from matvae.training import TrainConfig, load_checkpoint, train, train_or_load
+from matvae.model import ModelConfig
+
+
+@pytest.mark.parametrize("name", list(PRETRAINED))
+def test_shipped_models_load_and_are_small(name):
+    path = pretrained_path(name)
+    assert path.is_file(), f"{path.name} is not shipped"
+    assert path.stat().st_size < 1_000_000
+    checkpoint = pretrained_checkpoint(name)
+    assert checkpoint.optimizer_state is None  # weights only
+    assert checkpoint.model_config.latent_dim == 10 and checkpoint.model_config.hidden_dim == 100
+    assert checkpoint.epoch == checkpoint.train_config.epochs >= 1000  # a finished run of the book's scale
+    assert len(checkpoint.history["test_nelbo"]) == checkpoint.epoch
+    assert checkpoint.model_config.kl_weight == (1.0 if name == "elbo" else checkpoint.model_config.kl_weight)
+
+
+def test_the_default_model_encodes_and_samples():
+    model = matvae.load_pretrained()
+    assert model.config.kl_weight < 1
+    samples = matvae.sample(model, 500, seed=0)
+    assert samples.valid.mean() > 0.9
+    assert len({f for f in samples.formulas if f}) > 250  # its latent code is used: samples differ
+    x = matvae.normalize(np.stack([matvae.encode("LiFePO4"), matvae.encode("NaCl")]))
+    assert matvae.encode_means(model, x).shape == (2, 10)
+    with pytest.raises(ValueError, match="name must be one of"):
+        matvae.load_pretrained("best")
+
+
+def test_train_or_load_uses_matching_shipped_weights(small_split, tmp_path, monkeypatch):
+    config, model_config = TrainConfig(epochs=2, batch_size=64, device="cpu"), ModelConfig(hidden_dim=8, latent_dim=2)
+    trained = train(small_split.train, small_split.test, model_config, config, checkpoint_path=tmp_path / "a.pt")
+    monkeypatch.setattr("matvae.pretrained.PRETRAINED_DIR", tmp_path / "shipped")
+    export_pretrained(tmp_path / "a.pt", "vae")
+    result = train_or_load(small_split.train, small_split.test, model_config, config, checkpoint_path=tmp_path / "b.pt")
+    assert result.status == "pretrained" and result.history == trained.history
+    assert load_checkpoint(tmp_path / "b.pt").optimizer_state is None  # copied for the later chapters
+    other = train_or_load(small_split.train, small_split.test, model_config, TrainConfig(epochs=3, batch_size=64, device="cpu"),
+                          checkpoint_path=tmp_path / "c.pt")
+    assert other.status == "trained"
