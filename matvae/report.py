@@ -99,7 +99,10 @@ def reproduction_table(results: dict[str, dict]) -> pd.DataFrame:
                              f"the later chapters use beta = {model['model_config']['kl_weight']:g}" if collapsed else ""))
         rows.append(_row("latent dimension / epochs", f"{paper.LATENT_DIM} / {paper.EPOCHS:,}",
                          f"{model['model_config']['latent_dim']} / {model['epochs']:,}",
-                         _yes(model["model_config"]["latent_dim"] == paper.LATENT_DIM and model["epochs"] == paper.EPOCHS), "equal"))
+                         _yes(model["model_config"]["latent_dim"] == paper.LATENT_DIM and model["epochs"] == paper.EPOCHS), "equal",
+                         "" if model["epochs"] == paper.EPOCHS else
+                         f"{model['epochs']:,} epochs on {model.get('device', 'this machine')} ({model.get('train_minutes', 0):.0f} min); "
+                         f"the paper's {paper.EPOCHS:,} are the paper scale (make book SCALE=paper, meant for a GPU)"))
     tuning = results.get("03_tuning")
     if tuning:
         rows.append(_row("Figure 5: chosen hidden width", paper.HIDDEN_DIM, tuning["chosen_width"],

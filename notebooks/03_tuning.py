@@ -100,7 +100,7 @@ beta_sweep = sweep(
 )
 chosen_beta = choose_kl_weight(beta_sweep)
 fig = plots.plot_kl_weight_sweep(beta_sweep, chosen=chosen_beta, title=f"hidden width {paper.HIDDEN_DIM}, {epochs} epochs per model")
-beta_sweep.style.format({"test_nelbo": "{:.3f}", "test_rec": "{:.3f}", "test_kl": "{:.3f}", "prevalence_kl": "{:.3f}", "prevalence_js": "{:.3f}",
+beta_sweep.style.format({"kl_weight": "{:g}", "test_nelbo": "{:.3f}", "test_rec": "{:.3f}", "test_kl": "{:.3f}", "prevalence_kl": "{:.3f}", "prevalence_js": "{:.3f}",
                          "uniqueness": "{:.1%}", "reconstructed_elements": "{:.1%}", "train_seconds": "{:.0f}", "wall_seconds": "{:.0f}",
                          "n_parameters": "{:,}"}).hide(axis="index")
 
@@ -169,7 +169,7 @@ threshold_sweep = sweep_thresholds(means, split.dataset.counts, threshold_list)
 best = best_threshold(threshold_sweep)
 fig = plots.plot_threshold_sweep(threshold_sweep, best=best, paper_threshold=paper.THRESHOLD)
 display(Markdown(f"The number-of-elements distribution is closest to the data's at **T = {best:g}** (the paper: {paper.THRESHOLD})."))
-threshold_sweep.style.format({"wasserstein": "{:.3f}", "total_variation": "{:.3f}", "decoded": "{:.1%}", "mean_elements": "{:.2f}"}).hide(axis="index")
+threshold_sweep.style.format({"threshold": "{:.2f}", "wasserstein": "{:.3f}", "total_variation": "{:.3f}", "decoded": "{:.1%}", "mean_elements": "{:.2f}"}).hide(axis="index")
 
 # %% tags=["nbval-ignore-output"]
 columns = ["test_nelbo", "test_rec", "test_kl", "prevalence_kl", "uniqueness", "reconstructed_elements"]
