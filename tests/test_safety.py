@@ -1,6 +1,7 @@
 """Nothing in the package or the notebooks unpickles, evaluates strings, or loads torch files unsafely."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,21 @@ def test_no_unsafe_deserialisation_or_eval(path):
 def test_the_scan_sees_the_package():
     names = {name for path in SOURCES for _, name in calls(path)}
     assert "torch.load" in names and "np.load" in names
+
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb")) + sorted((ROOT / "tests" / "notebooks").glob("*.ipynb"))
+MACHINE_PATH = re.compile(r"(?<![\w.:/])(/home/|/Users/|/root/|/tmp/|/work/|/opt/|[A-Z]:\\\\Users)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_executed_notebooks_show_no_machine_paths_or_keys(path):
+    text = path.read_text()
+    hit = MACHINE_PATH.search(text)
+    assert hit is None, f"{path.name} shows a path of the machine it ran on: ...{text[max(0, hit.start() - 60):hit.end() + 40]}..."
+    assert re.search(r"MP_API_KEY\W{1,6}[A-Za-z0-9]{20,}", text) is None, f"{path.name} shows something like an API key"
+
+
+def test_the_path_scan_would_see_a_leak(tmp_path):
+    assert MACHINE_PATH.search('"output_path": "/home/ann/matvae/book/02_model.ipynb"')
+    assert MACHINE_PATH.search("File /tmp/ipykernel_1234/567.py:3")
+    assert not MACHINE_PATH.search('"output_path": "book/02_model.ipynb", "url": "https://example.org/home/x"')
