@@ -10,7 +10,7 @@ The model owns its loss: ``negative_elbo_bound(x, y) -> (nelbo, kl, rec)`` and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -136,5 +136,3 @@ class VAE(nn.Module):
         counts["total"] = sum(counts.values())
         return counts
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
