@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 SCALE ?= cpu
 PYTEST_ARGS ?=
 
-.PHONY: book notebooks html test references benchmark readme clean venv
+.PHONY: book notebooks html test test-portable references benchmark readme clean venv
 
 venv: $(STAMP)
 
@@ -33,6 +33,16 @@ html: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg $(PYTEST_ARGS)
+
+# The nbval references again, with every kernel forced onto another code path: torch's ATen kernels on their
+# portable (non-SIMD) variants, numpy's dispatch narrowed to its baseline, MKL and OpenBLAS on older
+# instruction sets, one thread. A reference that holds floating-point noise of one CPU fails here first.
+NUMPY_DISPATCH = $$($(BIN)/python -c 'from numpy._core import _multiarray_umath as m; print(",".join(m.__cpu_dispatch__))')
+test-portable: $(STAMP)
+	NPY_DISABLE_CPU_FEATURES="$(NUMPY_DISPATCH)" ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+	OPENBLAS_CORETYPE=Prescott OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MATVAE_EXPECT_PORTABLE=1 \
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg \
+		tests/test_portable.py tests/notebooks $(PYTEST_ARGS)
 
 references: $(STAMP)
 	rm -rf tests/notebooks/artifacts tests/notebooks/figures

@@ -28,6 +28,7 @@ import numpy as np
 from pymatgen.core.composition import Composition, reduce_formula
 
 from matvae.elements import ELEMENT_INDEX, ELEMENTS, N_ELEMENTS
+from matvae.params import check_choice, check_float, check_int
 
 DEFAULT_THRESHOLD: float = 0.04
 """The paper's threshold T."""
@@ -41,10 +42,31 @@ MAX_COUNT: float = 1e6
 MAX_DENOMINATOR: int = 1000
 """Fractional amounts (Li0.5FePO4) are scaled by the smallest integer up to this that makes them whole."""
 
+MIN_AMOUNT: float = 1 / MAX_DENOMINATOR
+"""Smallest amount in a formula (0.001): anything smaller cannot be scaled to whole atoms and is refused,
+never dropped (pymatgen itself silently drops amounts below 1e-8, e.g. the Fe of ``Fe1e-30O``)."""
+
+MIN_THRESHOLD: float = 1e-6
+"""Smallest decoding threshold T. The paper rule scales fractions by 1/T, so T = 1e-6 already allows
+1,000,000 atoms of one element (:data:`MAX_COUNT`); smaller T only make absurd formulas and, further down,
+overflow the int64 counts."""
+
+MAX_FORMULA_ATOMS: int = 1000
+"""Largest ``max_atoms`` of the ``"nearest"`` rule (its search costs one pass over the vectors per size)."""
+
+ROW_SUM_TOLERANCE: float = 1e-4
+"""Rows of a normalised input x must sum to 1 within this (float32 rounding stays far below it)."""
+
 DecodeRule = Literal["paper", "nearest"]
 DECODE_RULES: tuple[str, ...] = ("paper", "nearest")
 
 _ZERO_AMOUNT = re.compile(r"(?<=[A-Za-z)\]])\s*(?:0+(?:\.0*)?|\.0+)(?![\d.])")
+# Hydrate or adduct notation: a middle dot, an asterisk, a dot that is no decimal point (Fe2O3.H2O), or a
+# dotted multiplier of water or ammonia (CuSO4.5H2O, which pymatgen reads as CuS O4.5 H2 O).
+_DOTTED_ADDUCT = re.compile(r"[·•∙⋅*]|\.(?!\d)|\.\d+\s*[(\[{]?\s*(?:H2O|D2O|NH3)(?![a-z])")
+# An amount after an element symbol or a closing bracket, as pymatgen reads it.
+_AMOUNT = re.compile(r"(?:[A-Z][a-z]*|[)\]}])\s*([-*.e\d]+)")
+_SYMBOL = re.compile(r"[A-Z][a-z]*")
 
 
 def parse_formula(formula: str) -> dict[str, float]:
@@ -60,6 +82,20 @@ def parse_formula(formula: str) -> dict[str, float]:
         raise ValueError("formula is empty; expected a chemical formula such as 'Fe2O3'")
     if _ZERO_AMOUNT.search(text):
         raise ValueError(f"formula {formula!r} has a zero amount; every element needs a positive count")
+    adduct = _DOTTED_ADDUCT.search(text)
+    if adduct:
+        raise ValueError(
+            f"formula {formula!r} uses dotted hydrate notation ({adduct.group()!r}), which is not supported: a dot "
+            "is read as a decimal point (CuSO4.5H2O would become CuSO4.5 H2O); write the water as a group, "
+            "e.g. 'CuSO4(H2O)5'"
+        )
+    for match in _AMOUNT.finditer(text):
+        try:
+            amount = float(match[1])
+        except ValueError:
+            continue  # pymatgen names the unparsable part below
+        if 0 < amount < MIN_AMOUNT:
+            raise ValueError(_too_small(formula, match.group().strip(), match[1]))
     try:
         composition = Composition(text)
     except Exception as exc:  # pymatgen raises ValueError, KeyError or its own errors
@@ -79,15 +115,27 @@ def parse_formula(formula: str) -> dict[str, float]:
         if amount > MAX_COUNT:
             raise ValueError(f"formula {formula!r} has {amount:g} atoms of {symbol}; at most {MAX_COUNT:g} are allowed")
         amounts[symbol] = amounts.get(symbol, 0.0) + float(amount)
+    dropped = sorted(set(_SYMBOL.findall(text)) - set(amounts))
+    if dropped:  # pymatgen drops an element whose (multiplied) amount is below 1e-8
+        raise ValueError(_too_small(formula, dropped[0], "below 1e-8"))
     if not amounts:
         raise ValueError(f"formula {formula!r} contains no elements")
     return amounts
+
+
+def _too_small(formula: str, where: str, amount: object) -> str:
+    return (
+        f"formula {formula!r} has the amount {amount} at {where!r}, too small to represent: amounts below "
+        f"{MIN_AMOUNT:g} (1/{MAX_DENOMINATOR}) cannot be scaled to whole atoms"
+    )
 
 
 def _integer_amounts(amounts: dict[str, float], formula: str) -> dict[str, int]:
     """Scale amounts by the smallest integer (<= MAX_DENOMINATOR) that makes them whole numbers."""
     fractions = {s: Fraction(a).limit_denominator(MAX_DENOMINATOR) for s, a in amounts.items()}
     for symbol, amount in amounts.items():
+        if fractions[symbol] <= 0:
+            raise ValueError(_too_small(formula, symbol, amount))
         if abs(float(fractions[symbol]) - amount) > 1e-6 * max(1.0, amount):
             raise ValueError(
                 f"formula {formula!r}: the amount {amount} of {symbol} is not a fraction with denominator "
@@ -158,12 +206,46 @@ def reduced_formula(counts: np.ndarray) -> str:
     return Composition.special_formulas.get(formula, formula)
 
 
-def _check_threshold(threshold: float) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
-    if not (0.0 < float(threshold) < 1.0):
-        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
-    return float(threshold)
+def check_threshold(threshold: float) -> float:
+    """The decoding threshold T: a number in [:data:`MIN_THRESHOLD`, 1)."""
+    threshold = check_float("threshold", threshold, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    if threshold < MIN_THRESHOLD:
+        raise ValueError(
+            f"threshold must be >= {MIN_THRESHOLD:g}, got {threshold:g}: decoding scales by 1/threshold, and a "
+            f"smaller one gives formulas with more than {MAX_COUNT:g} atoms of one element"
+        )
+    return threshold
+
+
+def check_max_atoms(max_atoms: int) -> int:
+    """``max_atoms`` of the ``"nearest"`` rule: an integer in [1, :data:`MAX_FORMULA_ATOMS`]."""
+    return check_int("max_atoms", max_atoms, minimum=1, maximum=MAX_FORMULA_ATOMS)
+
+
+def check_fractions(x: np.ndarray, *, name: str = "x") -> np.ndarray:
+    """Validate normalised inputs x: (n, 89) with n >= 1, finite, >= 0, rows summing to 1 within
+    :data:`ROW_SUM_TOLERANCE`. Returns them as a float64 (n, 89) array."""
+    try:
+        array = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric (n, {N_ELEMENTS}) array, got {type(x).__name__} ({exc})") from None
+    if array.ndim != 2 or array.shape[1] != N_ELEMENTS:
+        raise ValueError(
+            f"{name} must have shape (n, {N_ELEMENTS}), one row per material and one column per element, "
+            f"got shape {array.shape}"
+        )
+    if len(array) == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}); give at least one row")
+    matrix = check_vectors(array, name=name)
+    sums = matrix.sum(axis=1)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        row = int(np.argmax(off))
+        raise ValueError(
+            f"{name} row {row} sums to {sums[row]:.6g}; rows must be normalised to sum to 1 (within "
+            f"{ROW_SUM_TOLERANCE:g}): use matvae.normalize"
+        )
+    return matrix
 
 
 def decode_counts(
@@ -176,17 +258,17 @@ def decode_counts(
     """Decode many vectors to reduced integer atom counts (see the module docstring for the rules).
 
     Args:
-        vectors: (n, 89) or (89,) non-negative floats, e.g. decoder means or normalised fractions.
-        threshold: T in (0, 1); entries below it are zeroed.
+        vectors: (n, 89) with n >= 1, or (89,): floats in [0, 1], e.g. decoder means or normalised fractions.
+        threshold: T in [MIN_THRESHOLD, 1) = [1e-6, 1); entries below it are zeroed.
         rule: ``"paper"`` or ``"nearest"``.
-        max_atoms: largest formula unit for ``"nearest"``.
+        max_atoms: largest formula unit for ``"nearest"``, 1 .. MAX_FORMULA_ATOMS (1000); checked for both rules.
 
     Returns: (n, 89) int64 counts with GCD 1 per row; an all-zero row where nothing survives the threshold.
     """
-    threshold = _check_threshold(threshold)
-    if rule not in DECODE_RULES:
-        raise ValueError(f"rule must be one of {DECODE_RULES}, got {rule!r}")
-    matrix = check_vectors(vectors, name="vectors")
+    threshold = check_threshold(threshold)
+    check_choice("rule", rule, DECODE_RULES)
+    max_atoms = check_max_atoms(max_atoms)
+    matrix = _check_decodable(vectors)
     kept = np.where(matrix >= threshold, matrix, 0.0)
     if rule == "paper":
         counts = np.rint(kept / threshold).astype(np.int64)
@@ -197,14 +279,31 @@ def decode_counts(
     return counts // divisor[:, None]
 
 
+def _check_decodable(vectors: np.ndarray) -> np.ndarray:
+    """One (89,) or many (n >= 1, 89) vectors with entries in [0, 1]; a float64 2-D array."""
+    try:
+        array = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        kind = type(vectors).__name__
+        raise ValueError(f"vectors must be a numeric (n, {N_ELEMENTS}) array, got {kind} ({exc})") from None
+    if array.ndim == 2 and len(array) == 0:
+        raise ValueError(f"vectors is empty (shape {array.shape}); give at least one vector")
+    matrix = check_vectors(array, name="vectors")
+    if (matrix > 1.0 + ROW_SUM_TOLERANCE).any():
+        row, col = np.argwhere(matrix > 1.0 + ROW_SUM_TOLERANCE)[0]
+        raise ValueError(
+            f"vectors has the entry {matrix[row, col]:g} for {ELEMENTS[col]} (row {row}); decoding takes "
+            "atomic fractions or decoder means, entries in [0, 1] (use matvae.normalize on atom counts)"
+        )
+    return matrix
+
+
 def _nearest_counts(kept: np.ndarray, max_atoms: int) -> np.ndarray:
     """For each row, the integer counts with total <= max_atoms closest (L-infinity) to its fractions.
 
     Candidates for a total N are round(f * N) with every surviving element kept at >= 1 atom; among the
     candidates with the smallest distance (within 1e-9) the smallest N wins.
     """
-    if isinstance(max_atoms, bool) or not isinstance(max_atoms, (int, np.integer)) or max_atoms < 1:
-        raise ValueError(f"max_atoms must be a positive integer, got {max_atoms!r}")
     totals = kept.sum(axis=1, keepdims=True)
     fractions = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
     alive = fractions > 0
@@ -234,7 +333,11 @@ def decode(
     >>> decode(normalize(encode("NaCl")))
     'NaCl'
     """
-    array = np.asarray(vector, dtype=np.float64)
+    try:
+        array = np.asarray(vector, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        kind = type(vector).__name__
+        raise ValueError(f"decode takes one numeric vector of shape (89,), got {kind} ({exc})") from None
     if array.ndim != 1:
         raise ValueError(f"decode takes one vector of shape (89,), got shape {array.shape}; use decode_counts")
     counts = decode_counts(array, threshold=threshold, rule=rule, max_atoms=max_atoms)[0]

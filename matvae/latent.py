@@ -122,6 +122,26 @@ def weighted_combination(
     return _combine(vectors, component_row, component_amount, _check_rows(rows, len(vectors)))
 
 
+WEIGHT_SUM_TOLERANCE: float = 1e-12
+"""Decomposition weights sum to 1 within this (they come from a float64 linear solve)."""
+IDENTITY_TOLERANCE: float = 1e-6
+"""x = sum_k a_k x_k holds within this per entry (the stored vectors are float32: about 6e-8 of rounding)."""
+
+
+def decomposition_identity_holds(
+    x: np.ndarray, component_row: np.ndarray, component_amount: np.ndarray, rows: np.ndarray
+) -> tuple[bool, bool]:
+    """(weights sum to 1 within :data:`WEIGHT_SUM_TOLERANCE`, x = sum_k a_k x_k within :data:`IDENTITY_TOLERANCE`)
+    over ``rows``: the claims the decomposition chapter states, as tolerances rather than rounding noise, so the
+    printed sentence does not depend on the CPU's instruction set or thread count."""
+    combined = weighted_combination(x, component_row, component_amount, rows)
+    rows = _check_rows(rows, len(x))
+    weights = np.where(np.asarray(component_row)[rows] >= 0, np.asarray(component_amount)[rows], 0.0)
+    weight_error = np.abs(weights.sum(axis=1) - 1).max(initial=0.0)
+    residual = np.abs(combined - np.asarray(x, dtype=np.float64)[rows]).max(initial=0.0)
+    return bool(weight_error <= WEIGHT_SUM_TOLERANCE), bool(residual <= IDENTITY_TOLERANCE)
+
+
 def _combine(vectors: np.ndarray, component_row: np.ndarray, component_amount: np.ndarray, rows: np.ndarray) -> np.ndarray:
     combined = np.zeros((len(rows), vectors.shape[1]))
     for slot in range(component_row.shape[1]):  # a loop over the k component slots, each over all materials

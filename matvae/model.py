@@ -16,10 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from matvae.data.dataset import MAX_N_CLASSES
 from matvae.elements import N_ELEMENTS
-from matvae.params import check_choice, check_float, check_int
+from matvae.params import check_choice, check_float, check_int, store_checked
 
 VARIANCES: tuple[str, ...] = ("softplus", "exp")
+
+# Largest sizes a config accepts, checked before any weight is allocated: a hidden width of 10,000 already
+# makes ~600 million parameters (2.4 GB of float32); the paper's widths are 50 .. 500.
+MAX_N_ELEMENTS: int = 1000
+MAX_LATENT_DIM: int = 1000
+MAX_HIDDEN_DIM: int = 10_000
+MAX_LOSS_WEIGHT: float = 1e6
 
 
 @dataclass(frozen=True)
@@ -35,13 +43,16 @@ class ModelConfig:
     kl_weight: float = 1.0  # beta: weight of the KL term in the training loss; 1 is the ELBO (the paper)
 
     def __post_init__(self) -> None:
-        check_int("n_elements", self.n_elements, minimum=1)
-        check_int("latent_dim", self.latent_dim, minimum=1)
-        check_int("hidden_dim", self.hidden_dim, minimum=1)
-        check_int("n_classes", self.n_classes, minimum=2)
-        check_choice("variance", self.variance, VARIANCES)
-        check_float("class_weight", self.class_weight, low=0.0)
-        check_float("kl_weight", self.kl_weight, low=0.0)
+        store_checked(
+            self,
+            n_elements=check_int("n_elements", self.n_elements, minimum=1, maximum=MAX_N_ELEMENTS),
+            latent_dim=check_int("latent_dim", self.latent_dim, minimum=1, maximum=MAX_LATENT_DIM),
+            hidden_dim=check_int("hidden_dim", self.hidden_dim, minimum=1, maximum=MAX_HIDDEN_DIM),
+            n_classes=check_int("n_classes", self.n_classes, minimum=2, maximum=MAX_N_CLASSES),
+            variance=check_choice("variance", self.variance, VARIANCES),
+            class_weight=check_float("class_weight", self.class_weight, low=0.0, high=MAX_LOSS_WEIGHT),
+            kl_weight=check_float("kl_weight", self.kl_weight, low=0.0, high=MAX_LOSS_WEIGHT),
+        )
 
 
 def mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:

@@ -7,22 +7,55 @@ the setting, the bad value and what is allowed, so that ``-p epochs -5`` stops i
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+MAX_SEED: int = 2**63 - 1
+"""Largest seed: torch's ``manual_seed`` takes a signed 64-bit integer (numpy's generators any non-negative one)."""
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a message, shortened: a huge integer by its size, a long text by an ellipsis."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**30:
+        digits = int(abs(int(value)).bit_length() * math.log10(2)) + 1
+        return f"{'a negative' if value < 0 else 'an'} integer of about {digits} digits"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    quote = text[-1] if text[-1] in "'\"" else ""
+    return text[: limit - 3 - len(quote)] + "..." + quote
+
+
+def _integer_kind(value: Any) -> bool:
+    """A Python int or a numpy integer; never a bool (``True`` is an int to Python, not a count)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # np.bool_ is no Integral
+
+
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """An integer (not a bool) within [minimum, maximum]."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    """An integer within [minimum, maximum], returned as a Python ``int``.
+
+    The one policy for every integer setting of matvae: Python ints and numpy integers are accepted; floats
+    (even whole ones such as ``10.0`` or ``1e4``), bools, strings and anything else are refused, so that a
+    typo never becomes a silently truncated or rounded number.
+    """
+    if not _integer_kind(value):
+        bounds = [f">= {minimum}"] if minimum is not None else []
+        bounds += [f"<= {maximum}"] if maximum is not None else []
+        allowed = " ".join(["an integer", " and ".join(bounds)]).strip()
+        raise ValueError(f"{name} must be {allowed}, got {show(value)} ({type(value).__name__})")
+    value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be >= {minimum}, got {show(value)}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+        raise ValueError(f"{name} must be <= {maximum}, got {show(value)}")
     return value
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A seed: an integer in [0, :data:`MAX_SEED`]."""
+    return check_int(name, value, minimum=0, maximum=MAX_SEED)
 
 
 def check_float(
@@ -35,9 +68,12 @@ def check_float(
     high_inclusive: bool = True,
 ) -> float:
     """A finite real number within the given bounds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy numbers are Real, np.bool_ is not
         raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be finite, got {show(value)}") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     lo = "[" if low_inclusive else "("
@@ -79,13 +115,20 @@ def _parse_list(name: str, value: Any, convert, kind: str) -> list:
     return list(value)
 
 
-def check_int_list(name: str, value: Any, *, minimum: int | None = None) -> tuple[int, ...]:
+def check_int_list(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> tuple[int, ...]:
     """A non-empty list of integers, given as a list or a comma-separated string ('50,100,150')."""
     values = _parse_list(name, value, int, "integers")
-    return tuple(check_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(values))
+    return tuple(check_int(f"{name}[{i}]", v, minimum=minimum, maximum=maximum) for i, v in enumerate(values))
 
 
 def check_float_list(name: str, value: Any, *, low: float | None = None, high: float | None = None, **bounds) -> tuple[float, ...]:
     """A non-empty list of numbers, given as a list or a comma-separated string ('0.02,0.04')."""
     values = _parse_list(name, value, float, "numbers")
     return tuple(check_float(f"{name}[{i}]", v, low=low, high=high, **bounds) for i, v in enumerate(values))
+
+
+def store_checked(instance: Any, **values: Any) -> None:
+    """Write checked values onto a frozen dataclass from its ``__post_init__`` (so a numpy integer is kept
+    as the Python ``int`` the check returned, and configs save and compare as plain numbers)."""
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)

@@ -12,12 +12,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from matvae.composition import DECODE_RULES, DEFAULT_MAX_ATOMS, DEFAULT_THRESHOLD, decode_counts, formulas_from_counts
+from matvae.composition import (
+    DECODE_RULES,
+    DEFAULT_MAX_ATOMS,
+    DEFAULT_THRESHOLD,
+    check_fractions,
+    check_max_atoms,
+    check_threshold,
+    decode_counts,
+    formulas_from_counts,
+)
 from matvae.elements import N_ELEMENTS
 from matvae.model import VAE
-from matvae.params import check_choice, check_float, check_int
+from matvae.params import check_choice, check_int, check_seed, show, store_checked
 
 BATCH = 65_536
+
+MAX_N_SAMPLES: int = 10_000_000
+"""Most materials one call may generate (1,000 times the paper's 10,000): checked before anything is
+allocated; the decoded counts alone then take 7 GB."""
 
 
 @dataclass(frozen=True)
@@ -31,11 +44,14 @@ class SampleConfig:
     seed: int = 0  # seed of z and y
 
     def __post_init__(self) -> None:
-        check_int("n_samples", self.n_samples, minimum=1)
-        check_float("threshold", self.threshold, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        check_choice("rule", self.rule, DECODE_RULES)
-        check_int("max_atoms", self.max_atoms, minimum=1)
-        check_int("seed", self.seed, minimum=0)
+        store_checked(
+            self,
+            n_samples=check_int("n_samples", self.n_samples, minimum=1, maximum=MAX_N_SAMPLES),
+            threshold=check_threshold(self.threshold),
+            rule=check_choice("rule", self.rule, DECODE_RULES),
+            max_atoms=check_max_atoms(self.max_atoms),
+            seed=check_seed("seed", self.seed),
+        )
 
 
 @dataclass(frozen=True)
@@ -76,12 +92,32 @@ def decoder_means(model: VAE, z: np.ndarray | torch.Tensor, y: np.ndarray | torc
     return torch.cat(parts).numpy() if parts else np.zeros((0, N_ELEMENTS), dtype=np.float32)
 
 
+def _check_classes(model: VAE, y: np.ndarray, n: int) -> np.ndarray:
+    """Class labels y: (n,) integers in [0, n_classes). (n,) int64"""
+    array = np.asarray(y)
+    if array.shape != (n,):
+        raise ValueError(f"y must hold one class per row of x, shape ({n},), got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"y must hold integer class labels, got dtype {array.dtype} (first entry {show(array[0])})")
+    bad = (array < 0) | (array >= model.config.n_classes)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"y must lie in [0, {model.config.n_classes}) (the model's classes), got {array[row]} at row {row}"
+        )
+    return array.astype(np.int64)
+
+
 @torch.no_grad()
 def encode_means(model: VAE, x: np.ndarray) -> np.ndarray:
-    """Latent means mu(x) for normalised vectors x (n, 89). (n, latent_dim) float32"""
+    """Latent means mu(x) for normalised vectors x: (n, 89), n >= 1, rows sum to 1. (n, latent_dim) float32
+
+    Raises ``ValueError`` for another shape, an empty x, NaN, inf, negative entries or unnormalised rows.
+    """
     _check_model(model)
+    x = check_fractions(x)
     device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+    x = torch.as_tensor(x.astype(np.float32), device=device)
     parts = [model.encode(x[i : i + BATCH])[0].cpu() for i in range(0, len(x), BATCH)]
     return torch.cat(parts).numpy()
 
@@ -127,9 +163,13 @@ def reconstruct(
     rule: str = "paper",
     max_atoms: int = DEFAULT_MAX_ATOMS,
 ) -> Samples:
-    """Decode the mean encoding z = mu(x) of each row of x, with class y (default: the classifier's guess)."""
+    """Decode the mean encoding z = mu(x) of each row of x, with class y (default: the classifier's guess).
+
+    x: (n, 89), n >= 1, rows sum to 1 (as :func:`encode_means`); y: (n,) integers in [0, n_classes).
+    """
     _check_model(model)
     SampleConfig(threshold=threshold, rule=rule, max_atoms=max_atoms)  # checks the settings
+    x = check_fractions(x)
+    classes = predict_classes(model, x) if y is None else _check_classes(model, y, len(x))
     z = encode_means(model, x)
-    classes = predict_classes(model, x) if y is None else np.asarray(y)
     return _decoded(model, z, classes, threshold=threshold, rule=rule, max_atoms=max_atoms)

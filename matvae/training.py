@@ -9,27 +9,39 @@ uninterrupted run with the same seed ends.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import math
 import pickle
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
-from matvae.data.dataset import MaterialsDataset
-from matvae.files import atomic_path
-from matvae.model import VAE, ModelConfig
-from matvae.params import check_float, check_int, check_str
+from matvae.data.dataset import MaterialsDataset, check_dataset
+from matvae.files import DamagedFileError, check_file_path, is_checked, read_checked, write_checked
+from matvae.model import MAX_N_ELEMENTS, ModelConfig
+from matvae.models import AnyConfig, AnyModel, build_model, config_from_dict, config_to_dict, family_of
+from matvae.params import check_float, check_int, check_seed, check_str, show, store_checked
 from matvae.progress import progress_bar
 
 CHECKPOINT_FORMAT = "matvae-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the torch.save payload inside a SHA-256-checked container; 1: a bare torch.save file
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 METRICS: tuple[str, ...] = ("loss", "nelbo", "kl", "rec", "ce", "accuracy")
 EVAL_BATCH = 65_536
+
+
+# Largest settings a TrainConfig accepts, checked before anything runs (the paper: 2,000 epochs).
+MAX_EPOCHS: int = 1_000_000
+MAX_BATCH_SIZE: int = 1_000_000
+MAX_OVERSAMPLE_FACTOR: int = 1000
 
 
 @dataclass(frozen=True)
@@ -48,15 +60,22 @@ class TrainConfig:
     compile: bool = False  # torch.compile the loss (fuses the element-wise work; ~20-40 s to compile)
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, minimum=1, maximum=10**7)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_float("learning_rate", self.learning_rate, low=0.0, low_inclusive=False, high=10.0)
-        check_int("seed", self.seed, minimum=0)
-        check_device_name(self.device)
-        check_int("oversample_factor", self.oversample_factor, minimum=1)
-        check_int("oversample_min_elements", self.oversample_min_elements, minimum=1)
-        check_int("checkpoint_every", self.checkpoint_every, minimum=1)
-        check_int("eval_every", self.eval_every, minimum=1)
+        store_checked(
+            self,
+            epochs=check_int("epochs", self.epochs, minimum=1, maximum=MAX_EPOCHS),
+            batch_size=check_int("batch_size", self.batch_size, minimum=1, maximum=MAX_BATCH_SIZE),
+            learning_rate=check_float("learning_rate", self.learning_rate, low=0.0, low_inclusive=False, high=10.0),
+            seed=check_seed("seed", self.seed),
+            device=check_device_name(self.device),
+            oversample_factor=check_int(
+                "oversample_factor", self.oversample_factor, minimum=1, maximum=MAX_OVERSAMPLE_FACTOR
+            ),
+            oversample_min_elements=check_int(
+                "oversample_min_elements", self.oversample_min_elements, minimum=1, maximum=MAX_N_ELEMENTS
+            ),
+            checkpoint_every=check_int("checkpoint_every", self.checkpoint_every, minimum=1, maximum=MAX_EPOCHS),
+            eval_every=check_int("eval_every", self.eval_every, minimum=1, maximum=MAX_EPOCHS),
+        )
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
@@ -124,7 +143,7 @@ def data_fingerprint(train: MaterialsDataset, test: MaterialsDataset) -> str:
 class Checkpoint:
     """What a checkpoint file holds (see :func:`save_checkpoint`)."""
 
-    model_config: ModelConfig
+    model_config: AnyConfig  # the family's config (matvae.models.FAMILIES)
     train_config: TrainConfig | None
     model_state: dict
     epoch: int  # completed epochs
@@ -135,8 +154,8 @@ class Checkpoint:
     elapsed_seconds: float = 0.0
     device: str = "cpu"
 
-    def build_model(self, device: str | torch.device = "cpu") -> VAE:
-        model = VAE(self.model_config)
+    def build_model(self, device: str | torch.device = "cpu") -> AnyModel:
+        model = build_model(self.model_config)
         model.load_state_dict(self.model_state)
         return model.to(device).eval()
 
@@ -146,7 +165,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path, *, weights_only: b
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
-        "model_config": asdict(checkpoint.model_config),
+        "family": family_of(checkpoint.model_config),
+        "model_config": config_to_dict(checkpoint.model_config),
         "train_config": asdict(checkpoint.train_config) if checkpoint.train_config else None,
         "model": {k: v.detach().cpu() for k, v in checkpoint.model_state.items()},
         "epoch": checkpoint.epoch,
@@ -159,25 +179,34 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path, *, weights_only: b
     if not weights_only:
         payload["optimizer"] = checkpoint.optimizer_state
         payload["generator"] = checkpoint.generator_state
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_checked(path, buffer.getvalue(), kind="checkpoint")
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; ``ValueError`` naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path.name} not found")
+    """Read a checkpoint with ``torch.load(weights_only=True)``; ``ValueError`` naming the file otherwise.
+
+    A version-2 file is refused unless its payload passes the SHA-256 check, so a changed byte anywhere is
+    caught; a version-1 file (a bare ``torch.save``, as shipped by matvae 0.1) is still read.
+    """
+    path = check_file_path(path, what="checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+        source = io.BytesIO(read_checked(path, kind="checkpoint")) if is_checked(path) else path
+    except DamagedFileError as exc:
+        raise ValueError(f"checkpoint {path.name} is damaged and was not loaded: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"checkpoint {path.name} cannot be read ({exc.strerror or exc})") from None
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"checkpoint {path.name} is not a readable matvae checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {path.name} is not a matvae checkpoint")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint {path.name} has version {payload.get('version')}, this matvae reads {CHECKPOINT_VERSION}")
+    if payload.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"checkpoint {path.name} has version {payload.get('version')!r}, this matvae reads {READABLE_VERSIONS}")
     try:
-        model_config = ModelConfig(**payload["model_config"])
+        model_config = config_from_dict(str(payload.get("family", "paper")), dict(payload["model_config"]))
         train_config = TrainConfig(**payload["train_config"]) if payload.get("train_config") else None
         return Checkpoint(
             model_config=model_config,
@@ -191,11 +220,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             elapsed_seconds=float(payload.get("elapsed_seconds", 0.0)),
             device=str(payload.get("device", "cpu")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"checkpoint {path.name} is damaged or from another version ({exc})") from None
 
 
-def load_model(path: str | Path, *, device: str = "cpu") -> VAE:
+def load_model(path: str | Path, *, device: str = "cpu") -> AnyModel:
     """The model stored in a checkpoint, in eval mode on ``device``."""
     checkpoint = load_checkpoint(path)
     try:
@@ -205,7 +234,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> VAE:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
+def evaluate(model: AnyModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
     """Mean loss terms over a whole split, with one seeded sample of z per material."""
     was_training = model.training
     model.eval()
@@ -225,7 +254,7 @@ class TrainResult:
     it came about: ``status`` is "trained", "resumed" (from a checkpoint of an interrupted run) or
     "loaded" (a finished checkpoint of the same config)."""
 
-    model: VAE
+    model: AnyModel
     history: dict[str, list[float]]
     status: str
     epochs: int
@@ -233,7 +262,7 @@ class TrainResult:
     device: str
 
 
-def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, config: TrainConfig, fingerprint: str, name: str) -> None:
+def _check_resumable(checkpoint: Checkpoint, model_config: AnyConfig, config: TrainConfig, fingerprint: str, name: str) -> None:
     if checkpoint.model_config != model_config:
         raise ValueError(
             f"checkpoint {name} holds a model with {checkpoint.model_config}, not {model_config}; "
@@ -259,24 +288,68 @@ def train(
     checkpoint_path: str | Path | None = None,
     show_progress: bool | None = None,
 ) -> TrainResult:
-    """Train (or resume, or load) a :class:`VAE` on ``train_data``, evaluating on ``test_data``.
+    """Train (or resume, or load) a model of ``model_config``'s family on ``train_data``, evaluating on ``test_data``.
 
     With ``checkpoint_path``: a finished checkpoint of the same configs and data is loaded; an unfinished
     one is resumed; one of another config or other data is an error (never silently overwritten).
     """
-    if len(train_data) == 0 or len(test_data) == 0:
-        raise ValueError(f"need materials in both splits, got {len(train_data)=} and {len(test_data)=}")
-    if train_data.x.shape[1] != model_config.n_elements:
-        raise ValueError(f"data has {train_data.x.shape[1]} elements per vector, the model {model_config.n_elements}")
-    if max(train_data.y.max(), test_data.y.max()) >= model_config.n_classes:
-        raise ValueError(f"classes go up to {max(train_data.y.max(), test_data.y.max())}, n_classes={model_config.n_classes}")
+    family_of(model_config)  # a config of a registered model family, else a ValueError naming its type
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a matvae TrainConfig, got {type(config).__name__} {show(config)}")
+    for name, data in (("train_data", train_data), ("test_data", test_data)):
+        check_dataset(name, data, n_elements=model_config.n_elements, n_classes=model_config.n_classes)
     device = resolve_device(config.device)
     fingerprint = data_fingerprint(train_data, test_data)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
+    with exclusive_checkpoint(path):
+        return _run_training(
+            train_data, test_data, model_config, config, device=device, fingerprint=fingerprint, path=path,
+            show_progress=show_progress,
+        )
 
+
+class CheckpointBusyError(RuntimeError):
+    """Another process (or another call in this one) is training into the same checkpoint file."""
+
+
+@contextlib.contextmanager
+def exclusive_checkpoint(path: Path | None) -> Iterator[None]:
+    """Hold the training lock of checkpoint ``path`` (``.NAME.train.lock``) for the length of a run, so two
+    runs pointed at one checkpoint never interleave: the second is refused at once with
+    :class:`CheckpointBusyError`. ``None``: nothing to hold."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.with_name(f".{path.name}.train.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CheckpointBusyError(
+            f"checkpoint {path.name} is being trained by another run right now; wait for it to finish, "
+            "or train into another checkpoint path"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run_training(
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    model_config: AnyConfig,
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    fingerprint: str,
+    path: Path | None,
+    show_progress: bool | None,
+) -> TrainResult:
+    """The body of :func:`train`, once the inputs are checked and the checkpoint is held."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = VAE(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)
+        model = build_model(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     history: dict[str, list[float]] = {f"{split}_{m}": [] for split in ("train", "test") for m in METRICS}

@@ -142,7 +142,7 @@ display(
         )
     )
 )
-pairs.head(15)
+pairs.head(15).round({"correlation": 3})  # three decimals: the claim, not the last bits
 
 # %% [markdown]
 # The paper does not say which quantity it correlated. The same count for the other two readings of

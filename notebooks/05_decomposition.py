@@ -90,15 +90,15 @@ rows = latent.decomposed_rows(component_row, dataset.complete_decomposition)
 n_components = dataset.y[rows]
 stable_rows = np.flatnonzero(dataset.y == 0)
 n_incomplete = int(((dataset.y >= 2) & ~dataset.complete_decomposition).sum())
-residual = np.abs(latent.weighted_combination(dataset.x, component_row, component_amount, rows) - dataset.x[rows]).max()
-weight_error = np.abs(component_amount[rows].sum(axis=1) - 1).max()
+weights_hold, identity_holds = latent.decomposition_identity_holds(dataset.x, component_row, component_amount, rows)
 display(
     Markdown(
         f"{len(rows):,} of the {len(dataset):,} materials have 2 to {n_components.max()} components and a complete "
         f"decomposition ({n_incomplete:,} with 2 or more components are left out because a component is missing); "
         f"{len(stable_rows):,} materials are stable (class 0). Over the decomposed materials the weights sum to 1 "
-        f"within {weight_error:.1e} and $x = \\sum_k a_k x_k$ holds within {residual:.1e} per entry (the vectors are "
-        f"stored in float32)."
+        f"within {latent.WEIGHT_SUM_TOLERANCE:.0e}: **{'yes' if weights_hold else 'no'}**, and $x = \\sum_k a_k x_k$ "
+        f"holds within {latent.IDENTITY_TOLERANCE:.0e} per entry (the vectors are stored in float32): "
+        f"**{'yes' if identity_holds else 'no'}**."
     )
 )
 

@@ -172,7 +172,7 @@ def test_bad_rule_and_max_atoms():
     x = normalize(encode("NaCl"))
     with pytest.raises(ValueError, match="rule must be one of"):
         decode(x, rule="closest")
-    with pytest.raises(ValueError, match="max_atoms must be a positive integer"):
+    with pytest.raises(ValueError, match="max_atoms must be >= 1, got 0"):
         decode(x, rule="nearest", max_atoms=0)
     with pytest.raises(ValueError, match="one vector of shape"):
         decode(np.stack([x, x]))

@@ -233,3 +233,15 @@ def test_bad_rows_centres_pools_and_tables_raise():
         latent.similarity_summary({}, np.array([2, 3]))
     with pytest.raises(ValueError, match="latent_dim"):
         latent.PCAEncoder.fit(x, x.shape[1] + 1)
+
+
+def test_the_decomposition_identity_holds_on_real_data_and_fails_when_broken(small_split):
+    data = small_split.dataset
+    rows = latent.decomposed_rows(data.component_row, data.complete_decomposition)
+    assert len(rows) > 20
+    assert latent.decomposition_identity_holds(data.x, data.component_row, data.component_amount, rows) == (True, True)
+    amount = data.component_amount.copy()
+    amount[rows[0], 0] += 1e-9  # weights no longer sum to 1, and x moves by about 1e-9 only
+    assert latent.decomposition_identity_holds(data.x, data.component_row, amount, rows) == (False, True)
+    amount[rows[0], 0] += 1e-3
+    assert latent.decomposition_identity_holds(data.x, data.component_row, amount, rows) == (False, False)

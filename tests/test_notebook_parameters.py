@@ -16,6 +16,8 @@ CASES = [
     ("03_tuning", {"widths": "50,abc"}, "widths must be a comma-separated list of integers"),
     ("04_sampling", {"threshold": 2}, r"threshold must lie in \(0.0, 1.0\), got 2.0"),
     ("04_sampling", {"n_samples": 0}, "n_samples must be >= 1, got 0"),
+    ("04_sampling", {"n_samples": 10**12}, "n_samples must be <= 10000000, got 1000000000000"),
+    ("02_model", {"epochs": 5.0}, r"epochs must be an integer >= 1 and <= 1000000, got 5.0 \(float\)"),
     ("05_decomposition", {"threshold": -0.1}, "threshold must lie in"),
 ]
 

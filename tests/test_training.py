@@ -1,3 +1,4 @@
+import io
 import os
 import signal
 import subprocess
@@ -10,9 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from matvae.files import read_checked
 from matvae.model import ModelConfig
 from matvae.training import (
+    CheckpointBusyError,
     TrainConfig,
+    exclusive_checkpoint,
     class_frequencies,
     load_checkpoint,
     load_model,
@@ -66,8 +70,8 @@ def test_checkpoint_round_trip_carries_config_and_history(small_split, tmp_path)
     assert same_weights(weights(model), weights(result.model))
     x = torch.as_tensor(small_split.test.x[:5])
     assert torch.equal(model.encode(x)[0], result.model.encode(x)[0])
-    payload = torch.load(path, weights_only=True)  # plain tensors and containers only
-    assert payload["model_config"]["hidden_dim"] == 16
+    payload = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), weights_only=True)  # plain tensors only
+    assert payload["model_config"]["hidden_dim"] == 16 and payload["version"] == 2
 
 
 def test_finished_checkpoint_is_loaded_not_retrained(small_split, tmp_path, monkeypatch):
@@ -126,7 +130,7 @@ def test_sigkill_mid_run_then_resume_reaches_the_uninterrupted_result(small_spli
     assert resumed.status == "resumed"
     assert resumed.history["test_nelbo"] == whole.history["test_nelbo"]
     assert same_weights(weights(resumed.model), weights(whole.model))
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left by the kill"
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name], "temporary files left by the kill"
 
 
 def test_checkpoint_of_another_config_is_an_error_and_left_alone(small_split, tmp_path):
@@ -149,9 +153,9 @@ def test_corrupt_checkpoints_are_named(small_split, tmp_path, content):
         train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
         content = path.read_bytes()[:500]
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="model.pt is not a readable matvae checkpoint"):
+    with pytest.raises(ValueError, match="model.pt (is not a readable matvae checkpoint|is damaged)"):
         load_model(path)
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="model.pt (is not a readable matvae checkpoint|is damaged)"):
         train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
     with pytest.raises(ValueError, match="not found"):
         load_model(tmp_path / "absent.pt")
@@ -204,3 +208,77 @@ def test_devices():
 def test_data_of_another_vocabulary_or_classes(small_split):
     with pytest.raises(ValueError, match="n_classes"):
         train(small_split.train, small_split.test, replace(SMALL, n_classes=2), FAST)
+
+
+def test_every_damaged_byte_of_a_checkpoint_is_refused_by_name(small_split, tmp_path):
+    """Single-bit flips at 400 random positions spread over every region of the file (header, zip headers,
+    tensor data, central directory): each is refused, none loads with other weights."""
+    path = tmp_path / "model.pt"
+    train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=1), checkpoint_path=path)
+    whole = path.read_bytes()
+    rng = np.random.default_rng(0)
+    positions = np.unique(np.concatenate([np.arange(120), rng.integers(0, len(whole), 280), np.arange(len(whole) - 60, len(whole))]))
+    damaged_path = tmp_path / "damaged.pt"
+    for position in positions:
+        damaged = bytearray(whole)
+        damaged[position] ^= 1 << int(rng.integers(8))
+        damaged_path.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError, match="damaged.pt"):
+            load_checkpoint(damaged_path)
+    assert len(positions) >= 400
+
+
+def test_a_version_1_checkpoint_is_still_read(small_split, tmp_path):
+    path = tmp_path / "model.pt"
+    train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=1), checkpoint_path=path)
+    payload = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), weights_only=True)
+    payload["version"] = 1
+    legacy = tmp_path / "legacy.pt"
+    torch.save(payload, legacy)  # a bare torch.save file, as matvae 0.1 wrote them
+    assert same_weights(load_checkpoint(legacy).model_state, load_checkpoint(path).model_state)
+
+
+def test_text_files_folders_and_wrong_types_are_refused_as_checkpoints(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match="notes.pt"):
+        load_checkpoint(text)
+    with pytest.raises(ValueError, match="folder"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    for bad in (None, 3, 2.5, ["a.pt"]):
+        with pytest.raises(ValueError, match="checkpoint path"):
+            load_checkpoint(bad)
+
+
+def test_two_runs_into_one_checkpoint_do_not_interleave(small_split, tmp_path):
+    path = tmp_path / "model.pt"
+    with exclusive_checkpoint(path):  # as another process training into the same file holds it
+        with pytest.raises(CheckpointBusyError, match="model.pt.*another run"):
+            train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    assert not path.exists()
+    assert train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path).status == "trained"
+
+
+def test_a_second_process_training_into_the_same_checkpoint_is_refused(small_split, tmp_path):
+    path = tmp_path / "model.pt"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from pathlib import Path
+            from matvae.training import exclusive_checkpoint
+            with exclusive_checkpoint(Path({str(path)!r})):
+                print("held", flush=True)
+                time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(CheckpointBusyError):
+            train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path).status == "trained"

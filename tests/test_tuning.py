@@ -16,7 +16,7 @@ def test_sweep_trains_once_and_reads_back(small_split, tmp_path):
     first = sweep(small_split.train, small_split.test, "hidden_dim", "8,16", ModelConfig(latent_dim=2), TINY, **kwargs)
     assert first["hidden_dim"].tolist() == [8, 16]
     assert first["status"].tolist() == ["trained", "trained"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hidden_dim-16.pt", "hidden_dim-8.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["hidden_dim-16.pt", "hidden_dim-8.pt"]
     assert (first["n_parameters"].diff().dropna() > 0).all()
     for column in ("test_nelbo", "prevalence_kl", "prevalence_js", "uniqueness", "reconstructed_elements"):
         assert first[column].notna().all(), column

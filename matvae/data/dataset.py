@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -11,11 +13,14 @@ import numpy as np
 import pandas as pd
 
 from matvae.elements import ELEMENT_INDEX, N_ELEMENTS
-from matvae.files import atomic_path
-from matvae.params import check_choice, check_float, check_int, check_str
+from matvae.files import DamagedFileError, check_file_path, read_checked, write_checked
+from matvae.params import check_choice, check_float, check_int, check_seed, check_str, store_checked
 
 N_CLASSES: int = 10
 """Classes Y = number of decomposition components, 0 (stable) .. 9, as in the paper."""
+
+MAX_N_CLASSES: int = 1000
+"""Largest number of classes a config accepts (a material has at most 89 elements, so far fewer occur)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,49 @@ class MaterialsDataset:
             component_amount=np.where(new >= 0, self.component_amount[rows], 0.0),
             complete_decomposition=self.complete_decomposition[rows] & ~lost,
         )
+
+
+def check_dataset(
+    name: str, data: MaterialsDataset, *, n_elements: int = N_ELEMENTS, n_classes: int = N_CLASSES
+) -> MaterialsDataset:
+    """Check that ``data`` is a non-empty :class:`MaterialsDataset` a model of ``n_elements`` inputs and
+    ``n_classes`` classes can train on: x (n, n_elements) finite, >= 0, rows summing to 1; y (n,) integers
+    in [0, n_classes); counts of x's shape. ``ValueError`` naming ``name``, the bad value and what is allowed.
+    """
+    from matvae.composition import ROW_SUM_TOLERANCE
+
+    if not isinstance(data, MaterialsDataset):
+        raise ValueError(
+            f"{name} must be a matvae MaterialsDataset (from build_dataset, or SplitData.train / .test), "
+            f"got {type(data).__name__}"
+        )
+    x, y = np.asarray(data.x), np.asarray(data.y)
+    if x.ndim != 2 or x.shape[1] != n_elements:
+        raise ValueError(f"{name}.x must have shape (n, {n_elements}) for this model, got shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty (0 materials); both splits need materials")
+    if y.shape != (len(x),):
+        raise ValueError(f"{name}.y must hold one class per row of x, shape ({len(x)},), got shape {y.shape}")
+    if np.shape(data.counts) != x.shape:
+        raise ValueError(f"{name}.counts must have the shape of x, {x.shape}, got {np.shape(data.counts)}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{name}.x must hold floating-point fractions, got dtype {x.dtype}")
+    bad = ~np.isfinite(x) | (x < 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(f"{name}.x must hold finite fractions >= 0, got {x[row, col]} at row {row}, column {col}")
+    sums = x.sum(axis=1, dtype=np.float64)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        row = int(np.argmax(off))
+        raise ValueError(f"{name}.x row {row} sums to {sums[row]:.6g}; rows must sum to 1 within {ROW_SUM_TOLERANCE:g}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name}.y must hold integer classes, got dtype {y.dtype}")
+    bad = (y < 0) | (y >= n_classes)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{name}.y must lie in [0, {n_classes}) (n_classes={n_classes}), got {y[row]} at row {row}")
+    return data
 
 
 def build_dataset(table: pd.DataFrame, *, n_classes: int = N_CLASSES) -> MaterialsDataset:
@@ -117,6 +165,7 @@ def split_by_formula(formulas: np.ndarray, *, test_fraction: float = 0.2, seed: 
     """
     if not (isinstance(test_fraction, (int, float)) and 0.0 < test_fraction < 1.0):
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    seed = check_seed("seed", seed)
     formulas = np.asarray(formulas)
     if len(formulas) < 2:
         raise ValueError(f"need at least 2 materials to split, got {len(formulas)}")
@@ -148,9 +197,14 @@ class DataConfig:
 
         check_choice("source", self.source, SOURCES)
         check_elements(check_str("elements", self.elements) or None)
-        check_float("test_fraction", self.test_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        check_int("seed", self.seed, minimum=0)
-        check_int("n_classes", self.n_classes, minimum=2)
+        store_checked(
+            self,
+            test_fraction=check_float(
+                "test_fraction", self.test_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+            ),
+            seed=check_seed("seed", self.seed),
+            n_classes=check_int("n_classes", self.n_classes, minimum=2, maximum=MAX_N_CLASSES),
+        )
 
 
 @dataclass(frozen=True)
@@ -171,31 +225,39 @@ class SplitData:
         return self.dataset.subset(self.test_rows)
 
     def save(self, path: str | Path) -> None:
-        """Write an ``.npz`` atomically (arrays plus the config as JSON)."""
+        """Write the arrays plus the config as JSON: an ``.npz`` inside a SHA-256-checked container
+        (:func:`matvae.files.write_checked`), atomically, under exactly the name given."""
         arrays = {f.name: getattr(self.dataset, f.name) for f in fields(MaterialsDataset)}
         arrays["material_id"] = arrays["material_id"].astype(str)
         arrays["formula"] = arrays["formula"].astype(str)
-        with atomic_path(path) as tmp:
-            np.savez_compressed(
-                tmp,
-                config=np.array(json.dumps(asdict(self.config))),
-                train_rows=self.train_rows,
-                test_rows=self.test_rows,
-                **arrays,
-            )
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            config=np.array(json.dumps(asdict(self.config))),
+            train_rows=self.train_rows,
+            test_rows=self.test_rows,
+            **arrays,
+        )
+        write_checked(path, buffer.getvalue(), kind="data")
 
     @classmethod
     def load(cls, path: str | Path) -> SplitData:
-        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is missing or damaged."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"data file {path.name} not found; run the data notebook (01_data) first")
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is missing, not a data
+        file, or damaged (any changed byte fails the SHA-256 check)."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            path = check_file_path(path, what="data file")
+        except ValueError as exc:
+            raise ValueError(f"{exc}; run the data notebook (01_data) first") from None
+        try:
+            payload = read_checked(path, kind="data")
+        except DamagedFileError as exc:
+            raise ValueError(f"{exc}; rerun 01_data") from None
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as data:
                 config = DataConfig(**json.loads(str(data["config"])))
                 dataset = MaterialsDataset(**{f.name: data[f.name] for f in fields(MaterialsDataset)})
                 return cls(dataset, data["train_rows"], data["test_rows"], config)
-        except (OSError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, TypeError) as exc:
+        except (OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError, TypeError, ValueError) as exc:
             raise ValueError(f"data file {path.name} is damaged ({type(exc).__name__}: {exc}); rerun 01_data") from None
 
 

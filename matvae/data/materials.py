@@ -16,7 +16,7 @@ from matvae.data import snapshot
 from matvae.data.hull import HULL_VERSION, compute_decompositions
 from matvae.data.table import CacheError, MaterialColumns, load_columns, save_columns, to_frame
 from matvae.elements import ELEMENT_INDEX, ELEMENTS
-from matvae.files import cache_dir
+from matvae.files import CacheDirError, build_lock, cache_dir, warn_cache_unusable
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,15 @@ def is_cached(source: Source = "snapshot", *, elements: Iterable[str] | str | No
     if source != "snapshot":
         return False
     key = _snapshot_key(check_elements(elements))
-    return _cache_path("snapshot", key).exists()
+    try:
+        path = _cache_path("snapshot", key)
+    except CacheDirError:
+        return False
+    try:
+        load_columns(path, key=key)
+    except CacheError:
+        return False
+    return True
 
 
 def _cache_path(prefix: str, key: str):
@@ -100,17 +108,35 @@ def _snapshot_key(symbols: tuple[str, ...] | None) -> str:
 
 
 def _cached(key: str, build, *, cache: bool, prefix: str) -> MaterialColumns:
+    """``build()``, read from and written to the cache when it can be; never lost to a cache failure.
+
+    Processes that want the same table at once take the cache file's lock: the first builds and writes it,
+    the others wait and read it. A damaged or stale file is rebuilt; an unusable cache folder (see
+    :func:`matvae.files.cache_dir`) or a failed write gives a warning and the computed table.
+    """
     if not cache:
         return build()
-    path = _cache_path(prefix, key)
-    if path.exists():
+    try:
+        path = _cache_path(prefix, key)
+        lock = build_lock(path)
+        lock.acquire()
+    except (CacheDirError, OSError) as exc:
+        warn_cache_unusable(exc)
+        return build()
+    try:
+        if path.exists():
+            try:
+                return load_columns(path, key=key)
+            except CacheError as exc:
+                log.warning("rebuilding the materials table: %s", exc)
+        columns = build()
         try:
-            return load_columns(path, key=key)
-        except CacheError as exc:
-            log.warning("rebuilding the materials table: %s", exc)
-    columns = build()
-    save_columns(columns, path, key=key)
-    return columns
+            save_columns(columns, path, key=key)
+        except OSError as exc:
+            warn_cache_unusable(OSError(f"cannot write {path.name}: {exc.strerror or exc}"))
+        return columns
+    finally:
+        lock.release()
 
 
 def snapshot_columns(elements: tuple[str, ...] | None = None, *, show_progress: bool | None = None) -> MaterialColumns:

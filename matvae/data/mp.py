@@ -24,8 +24,12 @@ Element filter
 
 API key
     Read from the ``MP_API_KEY`` environment variable only (never pymatgen's settings file, never an
-    argument) and sent only as the ``x-api-key`` header of the data requests. It is never put in a
-    message, a log line or a file; messages that quote the server are scrubbed of it as well.
+    argument), stripped of surrounding whitespace, and sent only as the ``x-api-key`` header of the data
+    requests. A key holding a control character (a newline or a tab inside it) or a character outside ASCII
+    is refused without being quoted. The key is never put in a message, a log line, a warning or a file:
+    every text this module raises, logs or re-emits (mp-api's warnings, the server's error messages) is
+    scrubbed of every form of it (as set, stripped, ``repr``-escaped, JSON-escaped and URL-encoded), and an
+    unexpected exception that mentions it anywhere in its chain is replaced by a scrubbed one.
 
 Retries
     mp-api mounts a urllib3 ``Retry`` (3 retries of 429/502/504, 0.1 s backoff) on the session it creates.
@@ -45,15 +49,19 @@ Table
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import sys
 import time
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from importlib.metadata import version
 from itertools import combinations
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -156,30 +164,53 @@ def fetch_thermo_columns(
         max_retries: retries of a failed request (so at most ``max_retries + 1`` attempts), >= 0.
 
     Raises:
-        MPKeyError: ``MP_API_KEY`` is unset, empty, not 32 characters, or refused by the server.
+        MPKeyError: ``MP_API_KEY`` is unset, empty, not 32 characters, holds a control or non-ASCII
+            character, or is refused by the server (the message never quotes the key).
         MPRequestError: a request failed for good; nothing is returned (so nothing is cached).
         MPDataError: a document lacks a field, has an element outside the 89, a non-finite energy, ...
     """
     symbols = check_elements(symbols)
     _check_options(thermo_type=thermo_type, chunk_size=chunk_size, max_retries=max_retries)
+    secret = _Secret(os.environ.get(API_KEY_ENV, ""))
     api_key = _read_api_key()
     queries = _queries(symbols)
     started = time.perf_counter()
-    documents: list[dict] = []
-    session = _session(api_key, max_retries=max_retries)
+    failure = None
     try:
-        thermo, db_version = _open_thermo(session, api_key, max_retries=max_retries)
-        bar = progress_bar(queries, desc=f"Materials Project {thermo_type}", enabled=show_progress, unit="query")
-        for query in bar:
-            documents.extend(_search(thermo, query, thermo_type=thermo_type, chunk_size=chunk_size, api_key=api_key))
-    finally:
-        session.close()
+        with secret.scrubbed_warnings():
+            documents, db_version = _download(
+                queries, api_key, secret, thermo_type=thermo_type, chunk_size=chunk_size, max_retries=max_retries,
+                show_progress=show_progress,
+            )  # fmt: skip
+    except Exception as exc:
+        if not secret.leaks(exc):
+            raise
+        failure = secret.scrubbed_error(exc)  # raised below, outside this handler, so it carries no trace of exc
+    if failure is not None:
+        raise failure
     columns = columns_from_documents(documents, symbols=symbols, thermo_type=thermo_type)
     log.info(
         "Materials Project table: %d materials (%s, database %s) from %d documents in %.1f s",
         len(columns), thermo_type, db_version or "unknown", len(documents), time.perf_counter() - started,
     )  # fmt: skip
     return columns
+
+
+def _download(
+    queries: list[dict[str, Any]], api_key: str, secret: _Secret, *, thermo_type: str, chunk_size: int,
+    max_retries: int, show_progress: bool | None,
+) -> tuple[list[dict], str]:
+    """The documents of every query, in order, and the database version."""
+    documents: list[dict] = []
+    session = _session(api_key, max_retries=max_retries, secret=secret)
+    try:
+        thermo, db_version = _open_thermo(session, api_key, max_retries=max_retries, secret=secret)
+        bar = progress_bar(queries, desc=f"Materials Project {thermo_type}", enabled=show_progress, unit="query")
+        for query in bar:
+            documents.extend(_search(thermo, query, thermo_type=thermo_type, chunk_size=chunk_size, secret=secret))
+    finally:
+        session.close()
+    return documents, db_version
 
 
 def _check_options(*, thermo_type: str, chunk_size: int, max_retries: int) -> None:
@@ -192,12 +223,26 @@ def _check_options(*, thermo_type: str, chunk_size: int, max_retries: int) -> No
 
 
 def _read_api_key() -> str:
+    """The key of ``MP_API_KEY``, stripped; :class:`MPKeyError` (never quoting it) when it cannot be one."""
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:
         raise MPKeyError(
             f"no Materials Project API key: set the {API_KEY_ENV} environment variable (get a key at "
             f"https://materialsproject.org/dashboard), {_SNAPSHOT_HINT}"
         )
+    for position, character in enumerate(key):
+        if ord(character) < 32 or ord(character) == 127:
+            raise MPKeyError(
+                f"{API_KEY_ENV} holds a control character (such as a newline or a tab) at position {position + 1} "
+                f"of {len(key)}, so it cannot be a Materials Project API key; copy it again from "
+                f"https://materialsproject.org/dashboard, {_SNAPSHOT_HINT}"
+            )
+        if ord(character) > 127:
+            raise MPKeyError(
+                f"{API_KEY_ENV} holds a character outside ASCII at position {position + 1} of {len(key)}, so it "
+                f"cannot be a Materials Project API key; copy it again from https://materialsproject.org/dashboard, "
+                f"{_SNAPSHOT_HINT}"
+            )
     if len(key) != API_KEY_LENGTH:
         raise MPKeyError(
             f"{API_KEY_ENV} holds {len(key)} characters, but Materials Project API keys have {API_KEY_LENGTH}; "
@@ -206,8 +251,83 @@ def _read_api_key() -> str:
     return key
 
 
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+REDACTED: str = "***"
+
+
+class _Secret:
+    """Every form in which the API key could show up in a text, and the scrubbing of those texts."""
+
+    def __init__(self, raw: str) -> None:
+        forms: set[str] = set()
+        for key in {raw, raw.strip()}:
+            forms |= {
+                key,
+                repr(key)[1:-1],  # 'ab\tcd', as repr() and tracebacks show it
+                json.dumps(key)[1:-1],  # as a JSON body echoes it
+                json.dumps(key, ensure_ascii=False)[1:-1],
+                quote(key, safe=""),  # as a URL would carry it
+                quote_plus(key, safe=""),
+            }
+        self._forms = sorted((form for form in forms if form.strip()), key=len, reverse=True)  # longest first
+
+    def redact(self, text: object) -> str:
+        """``str(text)`` with every form of the key replaced by ``***`` (plain replacement, no regex)."""
+        text = str(text)
+        for form in self._forms:
+            text = text.replace(form, REDACTED)
+        return text
+
+    def mentioned_in(self, text: str) -> bool:
+        return any(form in text for form in self._forms)
+
+    def leaks(self, exc: BaseException) -> bool:
+        """Whether ``exc`` or any exception in its chain shows the key in its message, repr, args or notes."""
+        seen: set[int] = set()
+        while exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            texts = [str(exc), repr(exc), *map(repr, exc.args), *map(str, getattr(exc, "__notes__", []))]
+            if any(self.mentioned_in(text) for text in texts):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
+    def log_warning(self, message: str, *args: object) -> None:
+        """``log.warning(message % args)``, scrubbed."""
+        log.warning("%s", self.redact(message % args))
+
+    def scrubbed_error(self, exc: Exception) -> Exception:
+        """An exception of the same kind as ``exc`` (an unexpected kind becomes :class:`MPRequestError`) whose
+        message is the scrubbed message of ``exc``."""
+        message = self.redact(exc)
+        if isinstance(exc, (MPKeyError, MPRequestError, MPDataError)):
+            return type(exc)(message)
+        return MPRequestError(f"a Materials Project request failed ({type(exc).__name__}: {message}); {_SNAPSHOT_HINT}")
+
+    @contextlib.contextmanager
+    def scrubbed_warnings(self) -> Iterator[None]:
+        """Record the warnings issued inside (mp-api's) and issue them again, scrubbed, on the way out."""
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                yield
+        finally:  # also when the download failed
+            for warning in caught:
+                _reemit(warning, self)
+
+
+def _reemit(warning: warnings.WarningMessage, secret: _Secret) -> None:
+    """Issue a recorded warning again, where it was first issued, with the key scrubbed from its text."""
+    message: Warning | str = warning.message
+    if secret.mentioned_in(str(message)):
+        message = secret.redact(message)
+    module = next(
+        (name for name, mod in list(sys.modules.items()) if getattr(mod, "__file__", None) == warning.filename), None
+    )
+    registry = vars(sys.modules[module]).setdefault("__warningregistry__", {}) if module else None
+    warnings.warn_explicit(
+        message, warning.category, warning.filename, warning.lineno, module=module, registry=registry
+    )
 
 
 def _sleep(seconds: float) -> None:
@@ -228,9 +348,10 @@ def _backoff_s(attempt: int, retry_after: str | None = None) -> float:
 class _RetryingAdapter(HTTPAdapter):
     """Sends each request up to ``n_retries + 1`` times (urllib3's own retries off)."""
 
-    def __init__(self, n_retries: int) -> None:
+    def __init__(self, n_retries: int, secret: _Secret | None = None) -> None:
         super().__init__(max_retries=0)
         self.n_retries = n_retries
+        self.secret = secret or _Secret("")
 
     def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
         where = f"{request.method} {str(request.url).split('?')[0]}"
@@ -245,10 +366,10 @@ class _RetryingAdapter(HTTPAdapter):
                 problem = type(exc).__name__
             else:
                 if response.status_code in (401, 403):
-                    raise MPKeyError(
+                    raise MPKeyError(self.secret.redact(
                         f"the Materials Project refused the API key from {API_KEY_ENV} (HTTP {response.status_code} "
                         f"on {where}); check the key at https://materialsproject.org/dashboard, {_SNAPSHOT_HINT}"
-                    )
+                    ))
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
@@ -256,31 +377,34 @@ class _RetryingAdapter(HTTPAdapter):
                 response.close()
             if attempt < self.n_retries:
                 delay = _backoff_s(attempt, retry_after)
-                log.warning(
+                self.secret.log_warning(
                     "%s failed (%s); retry %d of %d in %.0f s", where, problem, attempt + 1, self.n_retries, delay
                 )
                 _sleep(delay)
-        raise MPRequestError(
+        raise MPRequestError(self.secret.redact(
             f"{where} failed {self.n_retries + 1} times (last: {problem}); the Materials Project may be down or "
             f"rate-limiting: try again later, raise max_retries, {_SNAPSHOT_HINT}"
-        )
+        ))
 
 
-def _session(api_key: str, *, max_retries: int) -> requests.Session:
+def _session(api_key: str, *, max_retries: int, secret: _Secret | None = None) -> requests.Session:
     """The session handed to MPRester: the key header, a user agent and the retrying adapter."""
     session = requests.Session()
     session.headers.update({"x-api-key": api_key, "user-agent": f"matvae (mp-api/{version('mp-api')})"})
-    adapter = _RetryingAdapter(max_retries)
+    adapter = _RetryingAdapter(max_retries, secret or _Secret(api_key))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
 
 
-def _open_thermo(session: requests.Session, api_key: str, *, max_retries: int) -> tuple[Any, str]:
+def _open_thermo(
+    session: requests.Session, api_key: str, *, max_retries: int, secret: _Secret | None = None
+) -> tuple[Any, str]:
     """``MPRester(...).materials.thermo`` and the database version, retrying the heartbeat requests."""
     from mp_api.client import MPRester
     from mp_api.client.core.exceptions import MPRestError
 
+    secret = secret or _Secret(api_key)
     problem = "no attempt"
     for attempt in range(max_retries + 1):
         try:
@@ -297,18 +421,18 @@ def _open_thermo(session: requests.Session, api_key: str, *, max_retries: int) -
             raise
         except (requests.RequestException, MPRestError, KeyError, ValueError) as exc:
             # heartbeat: connection errors, non-JSON error pages, JSON without the expected keys
-            problem = f"{type(exc).__name__}: {_redact(str(exc), api_key)}"
+            problem = secret.redact(f"{type(exc).__name__}: {exc}")
         if attempt < max_retries:
             delay = _backoff_s(attempt)
-            log.warning(
+            secret.log_warning(
                 "connecting to the Materials Project failed (%s); retry %d of %d in %.0f s",
                 problem, attempt + 1, max_retries, delay,
             )  # fmt: skip
             _sleep(delay)
-    raise MPRequestError(
+    raise MPRequestError(secret.redact(
         f"cannot connect to the Materials Project at {MP_ENDPOINT} after {max_retries + 1} attempts (last: {problem}); "
         f"check the network, {_SNAPSHOT_HINT}"
-    )
+    ))
 
 
 def _queries(symbols: tuple[str, ...] | None) -> list[dict[str, Any]]:
@@ -331,7 +455,7 @@ def _queries(symbols: tuple[str, ...] | None) -> list[dict[str, Any]]:
     return [{"num_elements": s} for s in slices]
 
 
-def _search(thermo: Any, query: dict[str, Any], *, thermo_type: str, chunk_size: int, api_key: str) -> list[dict]:
+def _search(thermo: Any, query: dict[str, Any], *, thermo_type: str, chunk_size: int, secret: _Secret) -> list[dict]:
     from mp_api.client.core.exceptions import MPRestError
 
     try:
@@ -339,12 +463,12 @@ def _search(thermo: Any, query: dict[str, Any], *, thermo_type: str, chunk_size:
             **query, thermo_types=[thermo_type], fields=list(FIELDS), all_fields=False, chunk_size=chunk_size
         )
     except json.JSONDecodeError as exc:  # orjson's error subclasses it; NaN or Infinity in a response lands here
-        raise MPDataError(
+        raise MPDataError(secret.redact(
             f"the Materials Project sent thermo data that is not valid JSON ({exc}); non-finite numbers such as "
             "NaN are not JSON"
-        ) from None
+        )) from None
     except KeyError as exc:  # mp-api reads response["data"] without checking
-        raise MPDataError(f"a Materials Project thermo response lacks the key {exc}") from None
+        raise MPDataError(secret.redact(f"a Materials Project thermo response lacks the key {exc}")) from None
     except MPRestError as exc:
-        message = _redact(str(exc), api_key)
+        message = secret.redact(exc)
         raise MPRequestError(f"Materials Project thermo query failed: {message}; {_SNAPSHOT_HINT}") from None

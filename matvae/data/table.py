@@ -7,8 +7,10 @@ a table from the embedded snapshot and one from the live Materials Project look 
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +19,10 @@ import pandas as pd
 
 from matvae.composition import reduced_formula
 from matvae.elements import ELEMENTS, N_ELEMENTS
-from matvae.files import atomic_path
+from matvae.files import DamagedFileError, read_checked, write_checked
 
-TABLE_VERSION: int = 1
-"""Bumped whenever the cache file layout changes."""
+TABLE_VERSION: int = 2
+"""Bumped whenever the cache file layout changes (2: the ``.npz`` inside a SHA-256-checked container)."""
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "material_id",
@@ -123,32 +125,35 @@ def to_frame(columns: MaterialColumns) -> pd.DataFrame:
 
 
 def save_columns(columns: MaterialColumns, path: str | Path, *, key: str) -> None:
-    """Write the columns to a compressed ``.npz`` atomically, tagged with ``key`` (the cache key)."""
+    """Write the columns as a compressed ``.npz`` inside a checked container (:func:`matvae.files.write_checked`),
+    atomically, tagged with ``key`` (the cache key)."""
     rows, cols = np.nonzero(columns.counts)
     meta = json.dumps({"key": key, "table_version": TABLE_VERSION, "n": len(columns)})
-    with atomic_path(path) as tmp:
-        np.savez_compressed(
-            tmp,
-            meta=np.array(meta),
-            material_id=columns.material_id.astype(str),
-            formula=columns.formula.astype(str),
-            count_rows=rows.astype(np.int32),
-            count_cols=cols.astype(np.int8),
-            count_values=columns.counts[rows, cols].astype(np.int64),
-            formation_energy_per_atom=columns.formation_energy_per_atom,
-            energy_above_hull=columns.energy_above_hull,
-            is_stable=columns.is_stable,
-            component_row=columns.component_row,
-            component_amount=columns.component_amount,
-            external_id=columns.external_id.astype(str),
-            external_formula=columns.external_formula.astype(str),
-        )
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        meta=np.array(meta),
+        material_id=columns.material_id.astype(str),
+        formula=columns.formula.astype(str),
+        count_rows=rows.astype(np.int32),
+        count_cols=cols.astype(np.int8),
+        count_values=columns.counts[rows, cols].astype(np.int64),
+        formation_energy_per_atom=columns.formation_energy_per_atom,
+        energy_above_hull=columns.energy_above_hull,
+        is_stable=columns.is_stable,
+        component_row=columns.component_row,
+        component_amount=columns.component_amount,
+        external_id=columns.external_id.astype(str),
+        external_formula=columns.external_formula.astype(str),
+    )
+    write_checked(path, buffer.getvalue(), kind="cache")
 
 
 def load_columns(path: str | Path, *, key: str) -> MaterialColumns:
     """Read columns written by :func:`save_columns`; ``CacheError`` if the file is damaged or stale."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        payload = read_checked(path, kind="cache")
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("key") != key or meta.get("table_version") != TABLE_VERSION:
                 raise CacheError(f"cache {Path(path).name} was written for another input or version")
@@ -169,5 +174,7 @@ def load_columns(path: str | Path, *, key: str) -> MaterialColumns:
             )
     except CacheError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+    except DamagedFileError as exc:
+        raise CacheError(str(exc)) from None
+    except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError) as exc:
         raise CacheError(f"cache {Path(path).name} is unreadable ({type(exc).__name__}: {exc})") from None

@@ -15,6 +15,7 @@ import math
 import secrets
 import string
 import traceback
+import warnings
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -395,7 +396,7 @@ def test_failure_on_a_later_page_caches_nothing(server, tmp_path):
     with pytest.raises(mp.MPRequestError):
         matvae.load_materials(source="mp", elements="Ga,Mo,S", cache=True, chunk_size=4, max_retries=1)
     assert [p.get("_skip") for p in server.params] == [None, "4", "4"]
-    assert not list((tmp_path / "cache").glob("*"))
+    assert not [p for p in (tmp_path / "cache").glob("*") if not p.name.endswith(".lock")]
 
     server.fail_from = None
     table = matvae.load_materials(source="mp", elements="Ga,Mo,S", cache=True, chunk_size=4)
@@ -428,7 +429,7 @@ def test_bad_document_raises_and_caches_nothing(rsps, tmp_path, name):
     FakeMP(rsps, GA_MO_S[:2] + [document], filtered=False)
     with pytest.raises(mp.MPDataError, match=message):
         matvae.load_materials(source="mp", elements="Ga,Mo,S", cache=True)
-    assert not list((tmp_path / "cache").glob("*"))
+    assert not [p for p in (tmp_path / "cache").glob("*") if not p.name.endswith(".lock")]
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
@@ -512,3 +513,142 @@ def test_the_key_is_sent_but_never_written_logged_or_raised(server, tmp_path, ca
     assert any("retry 1 of" in text for text in texts)  # the logs were captured
     assert not any(KEY in text for text in texts)
     assert not any(KEY.encode() in blob for blob in file_texts(tmp_path))
+
+
+# --- the key in any form ------------------------------------------------------------------------------------------
+
+METACHARACTER_KEY = (r"^(.*)+?[a-z]{3,}|\d\s$\\" + "'\"%&=#!<>@~`;:,/")[:32]
+assert len(METACHARACTER_KEY) == 32
+
+
+def key_forms(raw: str) -> set[str]:
+    """Every way a message could show the key: as set, stripped, and as repr() escapes them."""
+    return {form for key in (raw, raw.strip()) for form in (key, repr(key)[1:-1]) if form.strip()}
+
+
+def assert_never_shown(raw: str, texts) -> None:
+    for text in texts:
+        for form in key_forms(raw):
+            assert form not in text, f"the key ({form!r}) shows in {text[:300]!r}"
+
+
+def exception_texts(exc: BaseException) -> list[str]:
+    return [str(exc), repr(exc), "".join(traceback.format_exception(exc)), *map(repr, exc.args)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "position"),
+    [
+        (KEY[:12] + "\n" + KEY[12:31], 13),
+        (KEY[:5] + "\t" + KEY[5:31], 6),
+        ("  " + KEY[:20] + "\r\n" + KEY[20:31] + " \n", 21),  # surrounding whitespace is stripped first
+        (KEY[:31] + "\x7f", 32),
+        (KEY[:10] + "\x1b" + KEY[10:31], 11),
+    ],
+    ids=["newline", "tab", "crlf-inside-spaces", "delete", "escape"],
+)
+def test_a_key_with_control_characters_is_refused_without_quoting_it(monkeypatch, rsps, caplog, raw, position):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("MP_API_KEY", raw)
+    message = rf"MP_API_KEY holds a control character .* at position {position} of"
+    with pytest.raises(mp.MPKeyError, match=message) as error:
+        load()
+    assert isinstance(error.value, ValueError)
+    assert_never_shown(raw, exception_texts(error.value) + [caplog.text])
+    assert not rsps.calls
+
+
+@pytest.mark.parametrize("raw", [KEY[:31] + "é", KEY[:16] + "€" + KEY[16:31]], ids=["latin-1", "euro"])
+def test_a_key_outside_ascii_is_refused_without_quoting_it(monkeypatch, rsps, raw):
+    monkeypatch.setenv("MP_API_KEY", raw)
+    with pytest.raises(mp.MPKeyError, match="character outside ASCII at position") as error:
+        load()
+    assert_never_shown(raw, exception_texts(error.value))
+    assert not rsps.calls
+
+
+KEYS = {
+    "plain": KEY,
+    "surrounding spaces": "  \t" + KEY + " \n",
+    "metacharacters": METACHARACTER_KEY,
+    "metacharacters with spaces": " " + METACHARACTER_KEY + "\t",
+}
+
+
+@pytest.mark.parametrize("name", KEYS)
+def test_a_usable_key_is_sent_stripped_and_never_shown(monkeypatch, server, caplog, name):
+    raw = KEYS[name]
+    monkeypatch.setenv("MP_API_KEY", raw)
+    caplog.set_level(logging.DEBUG)
+    server.failures = [429, 500]
+    assert len(load()) == len(GA_MO_S)
+    assert {r.headers["X-API-KEY"] for r in server.requests} == {raw.strip()}
+    texts = [caplog.text, *(record.getMessage() for record in caplog.records)]
+    for failures, kind in (([500] * 2, mp.MPRequestError), ([401], mp.MPKeyError)):
+        server.failures = list(failures)
+        with pytest.raises(kind) as error:
+            load(max_retries=1)
+        texts += exception_texts(error.value)
+    assert "retry 1 of" in caplog.text
+    assert_never_shown(raw, texts)
+
+
+def echo(raw: str) -> str:
+    """A server message quoting the key in every way a server or a library might."""
+    key = raw.strip()
+    return f"unknown key {raw} / {key} / {key!r} / {json.dumps(key)} / {json.dumps(raw)}"
+
+
+@pytest.mark.parametrize("name", KEYS)
+def test_server_messages_quoting_the_key_are_scrubbed(monkeypatch, rsps, caplog, sleeps, name):
+    raw = KEYS[name]
+    monkeypatch.setenv("MP_API_KEY", raw)
+    caplog.set_level(logging.DEBUG)
+    rsps.add(responses.GET, HEARTBEAT_URL, body=requests.ConnectionError(echo(raw)))  # the first heartbeat fails
+    rsps.add(responses.GET, HEARTBEAT_URL, json=HEARTBEAT)
+    rsps.add(responses.GET, THERMO_URL, status=404, json={"detail": echo(raw)})
+    with pytest.raises(mp.MPRequestError, match=r"(?s)thermo query failed: .*unknown key \*\*\*") as error:
+        load()
+    assert "connecting to the Materials Project failed (ConnectionError: unknown key ***" in caplog.text
+    assert sleeps == [1.0]
+    assert_never_shown(raw, exception_texts(error.value) + [caplog.text] + [r.getMessage() for r in caplog.records])
+
+
+@pytest.mark.parametrize("name", KEYS)
+def test_an_unexpected_error_quoting_the_key_is_replaced(monkeypatch, rsps, name):
+    raw = KEYS[name]
+    monkeypatch.setenv("MP_API_KEY", raw)
+    rsps.add(responses.GET, HEARTBEAT_URL, json=HEARTBEAT)
+
+    def explode(request):
+        raise RuntimeError(echo(raw))  # not a requests error: nothing on the way catches it
+
+    rsps.add_callback(responses.GET, THERMO_URL, callback=explode)
+    message = r"a Materials Project request failed \(RuntimeError: unknown key \*\*\*"
+    with pytest.raises(mp.MPRequestError, match=message) as error:
+        load()
+    assert error.value.__cause__ is None and error.value.__context__ is None  # no chain leads back to the original
+    assert_never_shown(raw, exception_texts(error.value))
+
+
+def test_warnings_issued_while_fetching_are_scrubbed(monkeypatch, server):
+    raw = KEYS["metacharacters with spaces"]
+    monkeypatch.setenv("MP_API_KEY", raw)
+    opened = mp._open_thermo
+
+    def open_and_warn(*args, **kwargs):
+        warnings.warn(f"something about {echo(raw)}", UserWarning, stacklevel=1)
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(mp, "_open_thermo", open_and_warn)
+    with pytest.warns(UserWarning, match=r"something about unknown key \*\*\*") as caught:
+        assert len(load()) == len(GA_MO_S)
+    assert_never_shown(raw, [str(w.message) for w in caught])
+
+
+def test_redaction_takes_every_form_and_no_regex():
+    raw = " a.b\tc*d(e)\n"
+    secret = mp._Secret(raw)
+    text = f"{raw}|{raw.strip()}|{raw.strip()!r}|{json.dumps(raw.strip())}|aXb c*d(e)"
+    assert secret.redact(text) == "***|***|'***'|\"***\"|aXb c*d(e)"  # '.' and '*' are no wildcards
+    assert mp._Secret("").redact("text") == "text" and mp._Secret("   ").redact("a   b") == "a   b"
