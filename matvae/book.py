@@ -23,7 +23,7 @@ import yaml
 
 from matvae.files import atomic_path
 
-NOTEBOOKS: tuple[str, ...] = ("01_data", "02_model", "03_tuning", "04_sampling", "05_decomposition", "06_report")
+NOTEBOOKS: tuple[str, ...] = ("01_data", "02_model", "03_tuning", "04_sampling", "05_decomposition", "06_report", "07_beyond")
 
 
 def load_scales(path: str | Path) -> dict[str, dict[str, dict]]:

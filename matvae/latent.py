@@ -35,9 +35,9 @@ import pandas as pd
 
 from matvae import metrics
 from matvae.composition import DEFAULT_MAX_ATOMS, decode_counts, formulas_from_counts
-from matvae.model import VAE
+from matvae.models import AnyModel, family_of
 from matvae.params import check_float, check_int
-from matvae.sampling import SampleConfig, Samples, decoder_means
+from matvae.sampling import SampleConfig, Samples, decode_sequence_codes, decoder_means
 
 
 def _check_codes(codes: np.ndarray, name: str = "codes") -> np.ndarray:
@@ -308,11 +308,12 @@ class CombinationDecoding:
 
 
 def decode_combination(
-    model: VAE, codes: np.ndarray, component_row: np.ndarray, component_amount: np.ndarray, rows: np.ndarray,
+    model: AnyModel, codes: np.ndarray, component_row: np.ndarray, component_amount: np.ndarray, rows: np.ndarray,
     y: np.ndarray, *, threshold: float, rule: str = "paper", max_atoms: int = DEFAULT_MAX_ATOMS,
 ) -> CombinationDecoding:
     """Decode z = sum_k a_k mu(x_k) and z = mu(x_i) for every i in ``rows``, with the decoder given the
-    material's class y_i, and turn the decoder means into formulas with ``rule`` at ``threshold``.
+    material's class y_i, and turn the decoder means into formulas with ``rule`` at ``threshold`` (a sequence-family
+    model decodes greedily to integer formulas instead; ``y``, ``threshold`` and ``rule`` are only checked).
 
     ``codes`` (n, latent_dim) are the model's latent means of the dataset and ``y`` (n,) its classes.
     """
@@ -327,6 +328,8 @@ def decode_combination(
         raise ValueError(f"y must lie in 0..{model.config.n_classes - 1} (the model's classes), got {y.min()}..{y.max()}")
 
     def decoded(z: np.ndarray) -> Samples:
+        if family_of(model) == "sequence":  # greedy integer formulas; the class and threshold do not apply
+            return decode_sequence_codes(model, z)
         probabilities = decoder_means(model, z, y[rows])
         counts = decode_counts(probabilities, threshold=threshold, rule=rule, max_atoms=max_atoms)
         return Samples(formulas_from_counts(counts), counts, probabilities, y[rows].astype(np.int64), z.astype(np.float32))

@@ -2,9 +2,13 @@
 
 ``load_pretrained()`` gives a reader a trained model without training: encode, sample, reconstruct.
 
-``"vae"``
-    The book's model: the paper's architecture (latent 10, hidden 100), 2,000 epochs, KL weight beta = 0.03.
-``"elbo"``
+``"sequence"`` (the default)
+    The "Beyond the paper" chapter's model (:mod:`matvae.models.sequence`): a GRU encoder over the formula's
+    (element, count) tokens, an autoregressive GRU decoder that emits integer formulas, a learned
+    mixture-of-Gaussians prior; its latent code round-trips.
+``"paper"`` (alias ``"vae"``)
+    The reproduction's model: the paper's architecture (latent 10, hidden 100), KL weight beta = 0.03.
+``"paper-elbo"`` (alias ``"elbo"``)
     The same trained with the paper's exact objective (beta = 1); its latent code has collapsed, so it is
     shipped for comparison, not for use.
 
@@ -16,20 +20,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matvae.model import VAE
+from matvae.models import AnyModel
 from matvae.training import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
 
 PRETRAINED_DIR: Path = Path(__file__).with_name("pretrained")
-PRETRAINED: dict[str, str] = {"vae": "vae.pt", "elbo": "elbo.pt"}
+PRETRAINED: dict[str, str] = {"sequence": "sequence.pt", "paper": "vae.pt", "paper-elbo": "elbo.pt"}
+"""Shipped model name -> file in :data:`PRETRAINED_DIR`."""
+ALIASES: dict[str, str] = {"vae": "paper", "elbo": "paper-elbo"}
+"""Names of matvae 0.1 that still work."""
+DEFAULT_PRETRAINED: str = "sequence"
 
 
-def pretrained_path(name: str = "vae") -> Path:
-    if name not in PRETRAINED:
-        raise ValueError(f"name must be one of {tuple(PRETRAINED)}, got {name!r}")
+def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
+    name = ALIASES.get(name, name) if isinstance(name, str) else name
+    if not isinstance(name, str) or name not in PRETRAINED:
+        raise ValueError(f"name must be one of {tuple(PRETRAINED) + tuple(ALIASES)}, got {name!r}")
     return PRETRAINED_DIR / PRETRAINED[name]
 
 
-def pretrained_checkpoint(name: str = "vae") -> Checkpoint:
+def pretrained_checkpoint(name: str = DEFAULT_PRETRAINED) -> Checkpoint:
     """A shipped checkpoint (configs, weights, history and the fingerprint of its training data)."""
     path = pretrained_path(name)
     if not path.is_file():
@@ -42,12 +51,12 @@ def shipped_checkpoints() -> list[Checkpoint]:
     return [load_checkpoint(pretrained_path(name)) for name in PRETRAINED if pretrained_path(name).is_file()]
 
 
-def load_pretrained(name: str = "vae", *, device: str = "cpu") -> VAE:
+def load_pretrained(name: str = DEFAULT_PRETRAINED, *, device: str = "cpu") -> AnyModel:
     """A shipped model in eval mode (see the module docstring for the names)."""
     return pretrained_checkpoint(name).build_model(resolve_device(device))
 
 
-def export_pretrained(checkpoint_path: str | Path, name: str = "vae") -> Path:
+def export_pretrained(checkpoint_path: str | Path, name: str = DEFAULT_PRETRAINED) -> Path:
     """Write a weights-only copy of a finished checkpoint (a few hundred KB) as the shipped ``name``."""
     destination = pretrained_path(name)
     save_checkpoint(load_checkpoint(checkpoint_path), destination, weights_only=True)

@@ -191,6 +191,63 @@ def update_readme(readme: str | Path, table: pd.DataFrame) -> None:
         handle.write(head + README_START + "\n" + to_markdown(table) + README_END + tail)
 
 
+BEYOND_START, BEYOND_END = "<!-- beyond:start -->", "<!-- beyond:end -->"
+BEYOND_COLUMNS: tuple[str, ...] = ("metric", "paper's VAE", "sequence VAE", "test split", "target")
+
+
+def beyond_table(values: dict) -> pd.DataFrame:
+    """The "Beyond the paper" chapter's comparison (its recorded ``07_beyond`` values) as one table: a row
+    per metric, the two families, the test split where it is the ceiling, and the issue's target."""
+    generation = values["generation"]
+    paper, sequence, test = generation["paper's VAE"], generation["sequence VAE"], generation["test split"]
+    trip = values["round_trip"]
+    paper_ev, sequence_ev = values["decomposition"]["paper's VAE"], values["decomposition"]["sequence VAE"]
+
+    def share(value) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    rows = [
+        ("exact formula from the mean code (test split)", share(trip["paper's VAE / paper"]["exact formula"]),
+         share(trip["sequence VAE / greedy"]["exact formula"]), "-", ">= 50 %"),
+        ("right element set from the mean code", share(trip["paper's VAE / paper"]["same elements"]),
+         share(trip["sequence VAE / greedy"]["same elements"]), "-", ">= 90 %"),
+        ("SMACT-valid samples (ICSD24 states)", share(paper["smact (ICSD24)"]), share(sequence["smact (ICSD24)"]),
+         share(test["smact (ICSD24)"]), ">= 80 %"),
+        ("SMACT-valid samples (smact14 states)", share(paper["smact (smact14)"]), share(sequence["smact (smact14)"]),
+         share(test["smact (smact14)"]), "-"),
+        ("charge-neutral + EN-balanced samples", share(paper["charge-neutral + EN-balanced"]),
+         share(sequence["charge-neutral + EN-balanced"]), share(test["charge-neutral + EN-balanced"]), ">= 0.9 x test"),
+        ("unique among the samples", share(paper["uniqueness"]), share(sequence["uniqueness"]), "-", ">= 90 %"),
+        ("novel vs the whole snapshot", share(paper["novelty"]), share(sequence["novelty"]), "-", ">= 80 %"),
+        ("prevalence KL (nats)", f"{paper['prevalence_kl']:.3f}", f"{sequence['prevalence_kl']:.3f}",
+         f"{test['prevalence_kl']:.3f}", "<= 0.02"),
+        ("elements-per-material W1", f"{paper['n_elements_wasserstein']:.3f}", f"{sequence['n_elements_wasserstein']:.3f}",
+         f"{values['n_elements_noise_floor']:.3f} (train vs test)", "<= 0.05"),
+        ("Figure 8 median similarity (centred)", f"{paper_ev['model']:.3f} ({paper_ev['model, centred']:.3f})",
+         f"{sequence_ev['model']:.3f} ({sequence_ev['model, centred']:.3f})", "-", "measured"),
+        ("decoded sum_k a_k mu(x_k) has x's element set", share(paper_ev["combination same elements"]),
+         share(sequence_ev["combination same elements"]), "-", "measured (moonshot >= 60 %)"),
+        ("test KL term (nats per material)", "-", f"{values['test_kl']:.2f}", "-", "no collapse"),
+    ]
+    return pd.DataFrame(rows, columns=list(BEYOND_COLUMNS))
+
+
+def _replace_between(text: str, start: str, end: str, body: str, name: str) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"{name} has no {start} ... {end} section")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + body + end + tail
+
+
+def update_readme_beyond(readme: str | Path, table: pd.DataFrame) -> None:
+    """Replace the README's text between the beyond markers with the comparison table (atomically)."""
+    path = Path(readme)
+    text = _replace_between(path.read_text(), BEYOND_START, BEYOND_END, to_markdown(table, columns=BEYOND_COLUMNS), path.name)
+    with atomic_write(path, mode="w") as handle:
+        handle.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the reproduction table into the README.")
     parser.add_argument("--results", default="book/artifacts/results", help="folder of the chapters' results")
@@ -201,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no results in {args.results}: run the book first (make book)", file=sys.stderr)
         return 1
     update_readme(args.readme, reproduction_table(results))
+    if "07_beyond" in results:
+        update_readme_beyond(args.readme, beyond_table(results["07_beyond"]))
     return 0
 
 

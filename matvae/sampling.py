@@ -1,8 +1,12 @@
-"""New materials from the model, and reconstructions of known ones.
+"""New materials from a model, and reconstructions of known ones: one API for every model family.
 
-Generation follows the paper: z from the prior N(0, I), y from the class prior p(y), the decoder's mean
-(the Bernoulli probabilities sigmoid(logits)) as the continuous composition, then a decoding rule of
-:mod:`matvae.composition` (the paper's threshold/scale/GCD rule by default).
+The paper's family (:class:`matvae.model.VAE`): z from the prior N(0, I), y from the class prior p(y), the
+decoder's mean (the Bernoulli probabilities sigmoid(logits)) as the continuous composition, then a decoding
+rule of :mod:`matvae.composition` (the paper's threshold/scale/GCD rule by default).
+
+The sequence family (:class:`matvae.models.sequence.SequenceVAE`): z from its (learned) prior, then greedy
+decoding of (element, count) tokens, which gives integer formulas directly: its decoding rule is
+``"greedy"`` and the threshold settings do not apply.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from matvae.composition import (
 )
 from matvae.elements import N_ELEMENTS
 from matvae.model import VAE
+from matvae.models import AnyModel, family_of, is_model
+from matvae.models.sequence import SequenceVAE
 from matvae.params import check_choice, check_int, check_seed, show, store_checked
 
 BATCH = 65_536
@@ -58,10 +64,12 @@ class SampleConfig:
 class Samples:
     """Decoded materials; row i of every array belongs to material i."""
 
-    formulas: list[str | None]  # reduced formulas; None where no element reached the threshold
+    formulas: list[str | None]  # reduced formulas; None where no formula came out
     counts: np.ndarray  # (n, 89) int64 reduced atom counts (all zero where formula is None)
-    probabilities: np.ndarray  # (n, 89) float32 decoder means sigmoid(logits)
-    classes: np.ndarray  # (n,) int64 class y given to the decoder
+    probabilities: np.ndarray  # (n, 89) float32: paper family, decoder means sigmoid(logits); sequence family,
+    #                            the decoded atomic fractions (zero where formula is None)
+    classes: np.ndarray  # (n,) int64: paper family, the class y given to the decoder; sequence family, the
+    #                      classifier's class of the decoded material (-1 where formula is None)
     z: np.ndarray  # (n, latent_dim) float32 latent codes
 
     def __len__(self) -> int:
@@ -73,9 +81,13 @@ class Samples:
         return self.counts.any(axis=1)
 
 
-def _check_model(model: VAE) -> None:
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a matvae VAE, got {type(model).__name__}")
+FAMILY_RULES: dict[str, tuple[str, ...]] = {"paper": DECODE_RULES, "sequence": ("greedy",)}
+"""Decoding rules of each family; the first is its default."""
+
+
+def _check_model(model: AnyModel) -> None:
+    if not is_model(model):
+        raise ValueError(f"model must be a matvae model (families 'paper' or 'sequence'), got {type(model).__name__}")
     if model.config.n_elements != N_ELEMENTS:
         raise ValueError(
             f"model has a vocabulary of {model.config.n_elements} elements; decoding needs the {N_ELEMENTS} of matvae.ELEMENTS"
@@ -92,7 +104,7 @@ def decoder_means(model: VAE, z: np.ndarray | torch.Tensor, y: np.ndarray | torc
     return torch.cat(parts).numpy() if parts else np.zeros((0, N_ELEMENTS), dtype=np.float32)
 
 
-def _check_classes(model: VAE, y: np.ndarray, n: int) -> np.ndarray:
+def _check_classes(model: AnyModel, y: np.ndarray, n: int) -> np.ndarray:
     """Class labels y: (n,) integers in [0, n_classes). (n,) int64"""
     array = np.asarray(y)
     if array.shape != (n,):
@@ -109,7 +121,7 @@ def _check_classes(model: VAE, y: np.ndarray, n: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def encode_means(model: VAE, x: np.ndarray) -> np.ndarray:
+def encode_means(model: AnyModel, x: np.ndarray) -> np.ndarray:
     """Latent means mu(x) for normalised vectors x: (n, 89), n >= 1, rows sum to 1. (n, latent_dim) float32
 
     Raises ``ValueError`` for another shape, an empty x, NaN, inf, negative entries or unnormalised rows.
@@ -123,7 +135,7 @@ def encode_means(model: VAE, x: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_classes(model: VAE, x: np.ndarray) -> np.ndarray:
+def predict_classes(model: AnyModel, x: np.ndarray) -> np.ndarray:
     """argmax of the classifier q(y|x). (n,) int64"""
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
@@ -136,17 +148,62 @@ def _decoded(model: VAE, z: np.ndarray, y: np.ndarray, *, threshold: float, rule
     return Samples(formulas_from_counts(counts), counts, probabilities, np.asarray(y, dtype=np.int64), np.asarray(z, dtype=np.float32))
 
 
+@torch.no_grad()
+def decode_sequence_codes(model: SequenceVAE, z: np.ndarray) -> Samples:
+    """Greedy integer formulas of codes z (n, latent_dim), with their fractions and classifier classes."""
+    device = next(model.parameters()).device
+    codes = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
+    counts = torch.cat([model.decode_counts(codes[i : i + BATCH]).cpu() for i in range(0, len(codes), BATCH)]).numpy()
+    totals = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0).astype(np.float32)
+    classes = np.full(len(counts), -1, dtype=np.int64)
+    found = np.flatnonzero(totals[:, 0] > 0)
+    if len(found):
+        classes[found] = predict_classes(model, fractions[found])
+    return Samples(formulas_from_counts(counts), counts.astype(np.int64), fractions, classes, np.asarray(z, dtype=np.float32))
+
+
+def _family_rule(model: AnyModel, rule: str | None, threshold: float | None) -> tuple[str, str]:
+    """The family and the decoding rule to use (``None``: the family's default); refuses settings that do not
+    apply to the family."""
+    family = family_of(model)
+    rules = FAMILY_RULES[family]
+    rule = rules[0] if rule is None else check_choice("rule", rule, rules)
+    if family == "sequence" and threshold is not None:
+        raise ValueError(
+            f"threshold={show(threshold)} does not apply to the sequence family, which decodes integer counts "
+            "directly (rule 'greedy'); leave threshold unset"
+        )
+    return family, rule
+
+
 def sample(
-    model: VAE,
+    model: AnyModel,
     n: int,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     seed: int = 0,
-    rule: str = "paper",
+    rule: str | None = None,
     max_atoms: int = DEFAULT_MAX_ATOMS,
 ) -> Samples:
-    """Generate ``n`` materials: z ~ N(0, I), y ~ p(y) (the model's class prior), decoder mean, decoding rule."""
+    """Generate ``n`` materials with the model's own decoding.
+
+    Paper family: z ~ N(0, I), y ~ p(y) (the model's class prior), decoder mean, then ``rule`` ("paper" by
+    default, or "nearest") at ``threshold`` (default T = 0.04). Sequence family: z ~ its prior p(z), greedy
+    integer formulas (``rule`` "greedy"; ``threshold`` must be left unset).
+    """
     _check_model(model)
+    family, rule = _family_rule(model, rule, threshold)
+    if family == "sequence":
+        config = SampleConfig(n_samples=n, max_atoms=max_atoms, seed=seed)
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+        with torch.no_grad():
+            z = torch.cat(
+                [model.sample_prior(min(BATCH, config.n_samples - i), generator) for i in range(0, config.n_samples, BATCH)]
+            )
+        return decode_sequence_codes(model, z.cpu().numpy())
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     config = SampleConfig(n_samples=n, threshold=threshold, rule=rule, max_atoms=max_atoms, seed=seed)
     generator = torch.Generator().manual_seed(config.seed)
     z = torch.randn((config.n_samples, model.config.latent_dim), generator=generator)
@@ -155,21 +212,31 @@ def sample(
 
 
 def reconstruct(
-    model: VAE,
+    model: AnyModel,
     x: np.ndarray,
     *,
     y: np.ndarray | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-    rule: str = "paper",
+    threshold: float | None = None,
+    rule: str | None = None,
     max_atoms: int = DEFAULT_MAX_ATOMS,
 ) -> Samples:
-    """Decode the mean encoding z = mu(x) of each row of x, with class y (default: the classifier's guess).
+    """Decode the mean encoding z = mu(x) of each row of x with the model's own decoding.
 
-    x: (n, 89), n >= 1, rows sum to 1 (as :func:`encode_means`); y: (n,) integers in [0, n_classes).
+    x: (n, 89), n >= 1, rows sum to 1 (as :func:`encode_means`). Paper family: class y (n,) integers in
+    [0, n_classes) given to the decoder (default: the classifier's guess), then ``rule`` at ``threshold``
+    (defaults "paper", 0.04). Sequence family: greedy integer formulas; y is checked but not used (its decoder
+    does not take a class), ``threshold`` must be left unset.
     """
     _check_model(model)
-    SampleConfig(threshold=threshold, rule=rule, max_atoms=max_atoms)  # checks the settings
+    family, rule = _family_rule(model, rule, threshold)
     x = check_fractions(x)
+    if y is not None:
+        _check_classes(model, y, len(x))
+    if family == "sequence":
+        SampleConfig(max_atoms=max_atoms)  # checks the setting
+        return decode_sequence_codes(model, encode_means(model, x))
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    SampleConfig(threshold=threshold, rule=rule, max_atoms=max_atoms)  # checks the settings
     classes = predict_classes(model, x) if y is None else _check_classes(model, y, len(x))
     z = encode_means(model, x)
     return _decoded(model, z, classes, threshold=threshold, rule=rule, max_atoms=max_atoms)

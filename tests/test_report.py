@@ -89,3 +89,28 @@ def test_chapter_scales_lists_what_each_chapter_ran_at():
     assert table["02 model"].startswith("2,000 epochs, beta = 0.01, hidden 100 (75 min on cpu)")
     assert "the beta = 1 model: 2,000 epochs" in table["02 model"]
     assert table["04 sampling"] == "10,000 samples at T = 0.04"
+
+
+def test_the_beyond_table_names_both_families_and_the_targets(tmp_path):
+    from matvae.report import BEYOND_END, BEYOND_START, beyond_table, update_readme_beyond
+
+    metrics_row = {"smact (ICSD24)": 0.8, "smact (smact14)": 0.81, "charge-neutral + EN-balanced": 0.7, "uniqueness": 0.99,
+                   "novelty": 0.95, "prevalence_kl": 0.0123, "n_elements_wasserstein": 0.0456}
+    evidence = {"model": 0.95, "model, centred": 0.9, "combination same elements": 0.42}
+    values = {
+        "generation": {"paper's VAE": metrics_row, "sequence VAE": {**metrics_row, "smact (ICSD24)": 0.85}, "test split": metrics_row},
+        "round_trip": {"paper's VAE / paper": {"exact formula": 0.016, "same elements": 0.61},
+                       "sequence VAE / greedy": {"exact formula": 0.97, "same elements": 0.98}},
+        "decomposition": {"paper's VAE": evidence, "sequence VAE": evidence},
+        "n_elements_noise_floor": 0.02, "test_kl": 33.2,
+    }
+    table = beyond_table(values)
+    exact = table.set_index("metric").loc["exact formula from the mean code (test split)"]
+    assert (exact["paper's VAE"], exact["sequence VAE"], exact["target"]) == ("1.6%", "97.0%", ">= 50 %")
+    assert table.set_index("metric").loc["SMACT-valid samples (ICSD24 states)", "sequence VAE"] == "85.0%"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEYOND_START}\nold\n{BEYOND_END}\nrest\n")
+    update_readme_beyond(readme, table)
+    text = readme.read_text()
+    assert "old" not in text and "| exact formula from the mean code (test split) | 1.6% | 97.0% |" in text
+    assert text.startswith("intro\n") and text.endswith("rest\n")

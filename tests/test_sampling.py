@@ -64,7 +64,7 @@ def test_a_model_of_another_vocabulary_is_refused():
     other = VAE(ModelConfig(n_elements=50, hidden_dim=8, latent_dim=2))
     with pytest.raises(ValueError, match="vocabulary of 50 elements"):
         sample(other, 10)
-    with pytest.raises(ValueError, match="must be a matvae VAE"):
+    with pytest.raises(ValueError, match="must be a matvae model"):
         sample(torch.nn.Linear(2, 2), 10)
 
 
