@@ -263,13 +263,20 @@ class TrainResult:
 
 
 def _check_resumable(checkpoint: Checkpoint, model_config: AnyConfig, config: TrainConfig, fingerprint: str, name: str) -> None:
+    """Refuse a checkpoint of another model, settings or data; a weights-only checkpoint passes only when it
+    is finished (it holds ``config.epochs`` epochs: loaded, nothing to resume)."""
     if checkpoint.model_config != model_config:
         raise ValueError(
             f"checkpoint {name} holds a model with {checkpoint.model_config}, not {model_config}; "
             "pass another checkpoint path or delete the file to retrain"
         )
-    if checkpoint.train_config is None or checkpoint.optimizer_state is None:
-        raise ValueError(f"checkpoint {name} holds weights only (no training state) and cannot be resumed")
+    if checkpoint.train_config is None:
+        raise ValueError(f"checkpoint {name} holds no training settings and cannot be resumed")
+    if checkpoint.optimizer_state is None and checkpoint.epoch != config.epochs:
+        raise ValueError(
+            f"checkpoint {name} holds weights only (no training state) after {checkpoint.epoch} epochs and cannot be "
+            f"resumed to {config.epochs}; ask for epochs={checkpoint.epoch} or use another path"
+        )
     theirs = {k: v for k, v in asdict(checkpoint.train_config).items() if k not in RESUMABLE_CHANGES}
     ours = {k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES}
     if theirs != ours:
@@ -361,8 +368,9 @@ def _run_training(
         checkpoint = load_checkpoint(path)
         _check_resumable(checkpoint, model_config, config, fingerprint, path.name)
         model.load_state_dict(checkpoint.model_state)
-        optimizer.load_state_dict(checkpoint.optimizer_state)
-        generator.set_state(checkpoint.generator_state)
+        if checkpoint.optimizer_state is not None:  # None only for a finished weights-only checkpoint
+            optimizer.load_state_dict(checkpoint.optimizer_state)
+            generator.set_state(checkpoint.generator_state)
         history, start_epoch, elapsed = checkpoint.history, checkpoint.epoch, checkpoint.elapsed_seconds
         if start_epoch > config.epochs:
             raise ValueError(

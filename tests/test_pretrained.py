@@ -53,3 +53,18 @@ def test_train_or_load_uses_matching_shipped_weights(small_split, tmp_path, monk
     other = train_or_load(small_split.train, small_split.test, model_config, TrainConfig(epochs=3, batch_size=64, device="cpu"),
                           checkpoint_path=tmp_path / "c.pt")
     assert other.status == "trained"
+
+
+def test_a_copied_shipped_checkpoint_is_loaded_again_on_the_next_run(small_split, tmp_path, monkeypatch):
+    """The book re-run: the chapter's checkpoint is the weights-only copy of the shipped model; a second run
+    with the same settings loads it (it is finished) instead of refusing it."""
+    config, model_config = TrainConfig(epochs=2, batch_size=64, device="cpu"), ModelConfig(hidden_dim=8, latent_dim=2)
+    train(small_split.train, small_split.test, model_config, config, checkpoint_path=tmp_path / "a.pt")
+    monkeypatch.setattr("matvae.pretrained.PRETRAINED_DIR", tmp_path / "shipped")
+    export_pretrained(tmp_path / "a.pt", "paper")
+    first = train_or_load(small_split.train, small_split.test, model_config, config, checkpoint_path=tmp_path / "b.pt")
+    again = train_or_load(small_split.train, small_split.test, model_config, config, checkpoint_path=tmp_path / "b.pt")
+    assert (first.status, again.status) == ("pretrained", "loaded")
+    with pytest.raises(ValueError, match="weights only .* after 2 epochs"):
+        train(small_split.train, small_split.test, model_config, TrainConfig(epochs=3, batch_size=64, device="cpu"),
+              checkpoint_path=tmp_path / "b.pt")
