@@ -119,8 +119,10 @@ display(
 #
 # Each row is a checkpoint trained with `matvae.train` on this split and evaluated by
 # `python -m matvae.comparison` (round trip of the test split, 10,000 samples), recorded in the package
-# (`matvae/models/designs.json`). The KL weight is the lever: a small one buys the best round trip, a larger
-# one a prior whose samples are more often valid and whose distributions match the data better.
+# (`matvae/models/designs.json`), the paper's latent size 10 among them. The KL weight is the lever: a small one
+# buys the best round trip, a larger one a prior whose samples are more often valid and whose distributions match
+# the data better. At the paper's latent size 10 (8 epochs here, against 14 at 32), the same design keeps the
+# valid samples but brings back fewer exact formulas, so the chosen model uses 32 dimensions.
 
 # %%
 designs = comparison.recorded_designs()
