@@ -7,6 +7,8 @@ representation: a trained model is only meaningful with the vocabulary it was tr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 ELEMENTS: tuple[str, ...] = (
     "Ac", "Ag", "Al", "Ar", "As", "Au", "B", "Ba", "Be", "Bi", "Br", "C", "Ca", "Cd", "Ce", "Cl",
     "Co", "Cr", "Cs", "Cu", "Dy", "Er", "Eu", "F", "Fe", "Ga", "Gd", "Ge", "H", "He", "Hf", "Hg",
@@ -25,3 +27,18 @@ ELEMENT_INDEX: dict[str, int] = {symbol: i for i, symbol in enumerate(ELEMENTS)}
 
 NOBLE_GASES: tuple[str, ...] = ("Ar", "He", "Kr", "Ne", "Xe")
 """The five elements of the vocabulary that Matbench removed from its snapshot."""
+
+
+def check_elements(elements: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    """Validate an element filter ('Ga,Mo,S' or ['Ga', 'Mo', 'S']); returns sorted symbols or None."""
+    if elements is None:
+        return None
+    if isinstance(elements, str):
+        elements = [s for s in elements.replace(" ", ",").split(",") if s]
+    symbols = list(elements)
+    unknown = [s for s in symbols if s not in ELEMENT_INDEX]
+    if unknown:
+        raise ValueError(f"elements {unknown} are not among the 89 Materials Project elements: {', '.join(ELEMENTS)}")
+    if not symbols:
+        raise ValueError("elements is empty; pass None for all elements or at least one symbol")
+    return tuple(sorted(set(symbols)))

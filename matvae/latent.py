@@ -122,10 +122,12 @@ def weighted_combination(
     return _combine(vectors, component_row, component_amount, _check_rows(rows, len(vectors)))
 
 
-WEIGHT_SUM_TOLERANCE: float = 1e-12
-"""Decomposition weights sum to 1 within this (they come from a float64 linear solve)."""
-IDENTITY_TOLERANCE: float = 1e-6
-"""x = sum_k a_k x_k holds within this per entry (the stored vectors are float32: about 6e-8 of rounding)."""
+WEIGHT_SUM_DECIMALS: int = 12
+"""Decomposition weights sum to 1 to this many decimal places (they come from a float64 linear solve)."""
+IDENTITY_DECIMALS: int = 6
+"""x = sum_k a_k x_k holds to this many decimal places per entry (the stored vectors are float32)."""
+WEIGHT_SUM_TOLERANCE: float = 10.0**-WEIGHT_SUM_DECIMALS
+IDENTITY_TOLERANCE: float = 10.0**-IDENTITY_DECIMALS
 
 
 def decomposition_identity_holds(

@@ -18,10 +18,22 @@ no optimiser state), written by :func:`export_pretrained` from the model chapter
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
-from matvae.models import AnyModel
-from matvae.training import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
+from matvae.data.dataset import MaterialsDataset
+from matvae.models import AnyConfig, AnyModel
+from matvae.training import (
+    RESUMABLE_CHANGES,
+    Checkpoint,
+    TrainConfig,
+    TrainResult,
+    data_fingerprint,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+    train,
+)
 
 PRETRAINED_DIR: Path = Path(__file__).with_name("pretrained")
 PRETRAINED: dict[str, str] = {"sequence": "sequence.pt", "paper": "vae.pt", "paper-elbo": "elbo.pt"}
@@ -61,3 +73,48 @@ def export_pretrained(checkpoint_path: str | Path, name: str = DEFAULT_PRETRAINE
     destination = pretrained_path(name)
     save_checkpoint(load_checkpoint(checkpoint_path), destination, weights_only=True)
     return destination
+
+
+def train_or_load(
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    model_config: AnyConfig,
+    config: TrainConfig,
+    *,
+    checkpoint_path: str | Path,
+    use_pretrained: bool = True,
+    show_progress: bool | None = None,
+) -> TrainResult:
+    """:func:`train` with one shortcut: when ``checkpoint_path`` does not exist yet and a model shipped with
+    matvae (:mod:`matvae.pretrained`) was trained with these configs on these data, its weights are copied to
+    ``checkpoint_path`` and returned (status "pretrained")."""
+    if use_pretrained and not Path(checkpoint_path).exists():
+        fingerprint = data_fingerprint(train_data, test_data)
+        ours = {k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES}
+        for shipped in shipped_checkpoints():
+            same = (
+                shipped.model_config == model_config
+                and shipped.train_config is not None
+                and {k: v for k, v in asdict(shipped.train_config).items() if k not in RESUMABLE_CHANGES} == ours
+                and shipped.epoch == config.epochs
+                and shipped.data_fingerprint == fingerprint
+            )
+            if same:  # copy the shipped weights to checkpoint_path, where the later chapters look for the model
+                save_checkpoint(shipped, checkpoint_path, weights_only=True)
+                model = shipped.build_model(resolve_device(config.device))
+                return TrainResult(model, shipped.history, "pretrained", shipped.epoch, shipped.elapsed_seconds, shipped.device)
+    return train(train_data, test_data, model_config, config, checkpoint_path=checkpoint_path, show_progress=show_progress)
+
+
+def describe_training(result: TrainResult, checkpoint_path: str | Path) -> str:
+    """One sentence saying how a :class:`TrainResult` came about (trained, resumed, loaded or shipped)."""
+    minutes = result.elapsed_seconds / 60
+    where = f"{minutes:.1f} min on {result.device}"
+    name = Path(checkpoint_path).as_posix()
+    return {
+        "trained": f"Trained in this run for {result.epochs} epochs ({where}); checkpoint `{name}`.",
+        "resumed": f"Resumed from `{name}` and trained to {result.epochs} epochs ({where} in all).",
+        "loaded": f"Loaded `{name}`, which holds this configuration trained for {result.epochs} epochs ({where}).",
+        "pretrained": f"Loaded the weights shipped with matvae, trained with this configuration on these data for "
+        f"{result.epochs} epochs ({where}).",
+    }[result.status]

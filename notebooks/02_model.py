@@ -61,9 +61,10 @@ from matvae import metrics, plots
 from matvae.data import SplitData
 from matvae.model import VAE, ModelConfig
 from matvae.params import check_float, check_int, check_str
+from matvae.pretrained import describe_training, train_or_load
 from matvae.results import record
 from matvae.sampling import reconstruct
-from matvae.training import TrainConfig, describe_training, resolve_device, train_or_load
+from matvae.training import TrainConfig, resolve_device
 
 model_config = ModelConfig(
     latent_dim=latent_dim, hidden_dim=hidden_dim, variance=variance, class_weight=class_weight, kl_weight=kl_weight

@@ -96,8 +96,8 @@ display(
         f"{len(rows):,} of the {len(dataset):,} materials have 2 to {n_components.max()} components and a complete "
         f"decomposition ({n_incomplete:,} with 2 or more components are left out because a component is missing); "
         f"{len(stable_rows):,} materials are stable (class 0). Over the decomposed materials the weights sum to 1 "
-        f"within {latent.WEIGHT_SUM_TOLERANCE:.0e}: **{'yes' if weights_hold else 'no'}**, and $x = \\sum_k a_k x_k$ "
-        f"holds within {latent.IDENTITY_TOLERANCE:.0e} per entry (the vectors are stored in float32): "
+        f"to {latent.WEIGHT_SUM_DECIMALS} decimal places: **{'yes' if weights_hold else 'no'}**, and $x = \\sum_k a_k x_k$ "
+        f"holds to {latent.IDENTITY_DECIMALS} decimal places per entry (the vectors are stored in float32): "
         f"**{'yes' if identity_holds else 'no'}**."
     )
 )

@@ -65,9 +65,10 @@ from matvae.baselines import MarginalSampler, sample_test_split
 from matvae.data import SplitData
 from matvae.models.sequence import SequenceConfig
 from matvae.params import check_int, check_str
+from matvae.pretrained import describe_training, train_or_load
 from matvae.results import record, save_figure
 from matvae.sampling import SampleConfig, reconstruct, sample
-from matvae.training import TrainConfig, describe_training, load_model, train_or_load
+from matvae.training import TrainConfig, load_model
 from matvae.validity import CHECKS
 
 model_config = SequenceConfig(

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import matvae
-from matvae.pretrained import PRETRAINED, export_pretrained, pretrained_checkpoint, pretrained_path
-from matvae.training import TrainConfig, load_checkpoint, train, train_or_load
 from matvae.model import ModelConfig
 from matvae.models import family_of
+from matvae.pretrained import PRETRAINED, export_pretrained, pretrained_checkpoint, pretrained_path, train_or_load
+from matvae.training import TrainConfig, load_checkpoint, train
 
 
 @pytest.mark.parametrize("name", list(PRETRAINED))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matvae.elements import ELEMENT_INDEX, N_ELEMENTS
+from matvae.elements import ELEMENT_INDEX, N_ELEMENTS, check_elements
 from matvae.files import DamagedFileError, check_file_path, read_checked, write_checked
 from matvae.params import check_choice, check_float, check_int, check_seed, check_str, store_checked
 
@@ -193,7 +193,7 @@ class DataConfig:
     n_classes: int = N_CLASSES  # classes Y = 0 .. n_classes-1 decomposition components
 
     def __post_init__(self) -> None:
-        from matvae.data.materials import SOURCES, check_elements
+        from matvae.data.materials import SOURCES
 
         check_choice("source", self.source, SOURCES)
         check_elements(check_str("elements", self.elements) or None)

@@ -15,28 +15,13 @@ from matvae.composition import reduced_formula
 from matvae.data import snapshot
 from matvae.data.hull import HULL_VERSION, compute_decompositions
 from matvae.data.table import CacheError, MaterialColumns, load_columns, save_columns, to_frame
-from matvae.elements import ELEMENT_INDEX, ELEMENTS
+from matvae.elements import ELEMENT_INDEX, ELEMENTS, check_elements
 from matvae.files import CacheDirError, build_lock, cache_dir, warn_cache_unusable
 
 log = logging.getLogger(__name__)
 
 Source = Literal["snapshot", "mp"]
 SOURCES: tuple[str, ...] = ("snapshot", "mp")
-
-
-def check_elements(elements: Iterable[str] | str | None) -> tuple[str, ...] | None:
-    """Validate an element filter ('Ga,Mo,S' or ['Ga', 'Mo', 'S']); returns sorted symbols or None."""
-    if elements is None:
-        return None
-    if isinstance(elements, str):
-        elements = [s for s in elements.replace(" ", ",").split(",") if s]
-    symbols = list(elements)
-    unknown = [s for s in symbols if s not in ELEMENT_INDEX]
-    if unknown:
-        raise ValueError(f"elements {unknown} are not among the 89 Materials Project elements: {', '.join(ELEMENTS)}")
-    if not symbols:
-        raise ValueError("elements is empty; pass None for all elements or at least one symbol")
-    return tuple(sorted(set(symbols)))
 
 
 def load_materials(

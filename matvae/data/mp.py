@@ -66,7 +66,7 @@ from urllib.parse import quote, quote_plus
 import requests
 from requests.adapters import HTTPAdapter
 
-from matvae.data.materials import check_elements
+from matvae.elements import check_elements
 from matvae.data.mp_documents import MPDataError, columns_from_documents
 from matvae.data.table import MaterialColumns
 from matvae.elements import N_ELEMENTS

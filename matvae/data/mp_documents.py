@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from matvae.composition import MAX_COUNT, encode, reduced_formula
-from matvae.data.materials import check_elements
+from matvae.elements import check_elements
 from matvae.data.table import MaterialColumns
 from matvae.elements import ELEMENT_INDEX, ELEMENTS, N_ELEMENTS
 
