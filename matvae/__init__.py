@@ -8,6 +8,7 @@ from matvae.data import MaterialsDataset, build_dataset, load_materials, split_b
 from matvae.elements import ELEMENTS, N_ELEMENTS
 from matvae.model import VAE, ModelConfig
 from matvae.pretrained import load_pretrained
+from matvae.properties.oracle import predict_properties
 from matvae.sampling import SampleConfig, Samples, encode_means, reconstruct, sample
 from matvae.training import TrainConfig, load_checkpoint, load_model, train
 
@@ -32,6 +33,7 @@ __all__ = [
     "load_model",
     "load_pretrained",
     "normalize",
+    "predict_properties",
     "reconstruct",
     "reduced_formula",
     "sample",

@@ -34,3 +34,11 @@ def small_split():
 
     _, split = prepare_data(DataConfig(elements="Ga,Mo,S,Li,O", seed=0), cache=False)
     return split
+
+
+@pytest.fixture(scope="session")
+def small_table():
+    """The materials table of the closed chemical space of :func:`small_split` (same rows, same order)."""
+    from matvae.data import load_materials
+
+    return load_materials(elements="Ga,Mo,S,Li,O", cache=False)
