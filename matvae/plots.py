@@ -274,3 +274,77 @@ def plot_similarity_gap(
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
     return fig
+
+
+def plot_parity(y_true: np.ndarray, predictions: Mapping[str, np.ndarray], *, unit: str = "eV/atom", title: str = ""):
+    """Predicted against true values, one panel per predictor (hexbin density, the diagonal drawn)."""
+    y_true = np.asarray(y_true, dtype=float)
+    n = len(predictions)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.4), layout="constrained", squeeze=False, sharex=True, sharey=True)
+    low, high = np.percentile(y_true, [0.1, 99.9])
+    low, high = low - 0.2, high + 0.2
+    for ax, (name, predicted) in zip(axes[0], predictions.items()):
+        ax.hexbin(y_true, np.asarray(predicted, dtype=float), gridsize=60, extent=(low, high, low, high), bins="log",
+                  cmap="viridis", mincnt=1)
+        ax.plot([low, high], [low, high], color="black", lw=0.8)
+        ax.set_title(name)
+        ax.set_xlabel(f"true ({unit})")
+    axes[0, 0].set_ylabel(f"predicted ({unit})")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_error_by_elements(errors: pd.DataFrame, *, unit: str = "eV/atom", title: str = "", ax=None):
+    """Mean absolute error by number of elements: one line per predictor (rows), columns the element counts."""
+    fig, ax = _axes(ax, (6.5, 3.6))
+    for name, row in errors.iterrows():
+        ax.plot(row.index.astype(int), row.to_numpy(dtype=float), marker="o", label=name)
+    ax.set_xlabel("elements in the material")
+    ax.set_ylabel(f"mean absolute error ({unit})")
+    ax.set_title(title)
+    ax.legend(title=None, fontsize="small")
+    return fig
+
+
+def plot_e_above_hull(e_above_hull: Mapping[str, np.ndarray], *, thresholds: tuple[float, ...] = (0.0, 0.1),
+                      limits: tuple[float, float] = (-0.5, 1.5), title: str = "", ax=None):
+    """Distribution of (predicted) energies above the hull per source, stability thresholds marked."""
+    fig, ax = _axes(ax, (7, 3.6))
+    bins = np.linspace(*limits, 81)
+    for name, values in e_above_hull.items():
+        values = np.asarray(values, dtype=float)
+        values = np.clip(values[np.isfinite(values)], *limits)
+        ax.hist(values, bins=bins, density=True, histtype="step", lw=1.5, label=name, color=PALETTE.get(name))
+    for threshold in thresholds:
+        ax.axvline(threshold, color="black", lw=0.8, ls="--" if threshold else "-")
+    ax.set_xlabel(f"energy above the hull (eV/atom, clipped to {limits[0]:g}..{limits[1]:g})")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(title=None, fontsize="small")
+    return fig
+
+
+def plot_design_curves(bands: pd.DataFrame, *, ylabel: str = "success rate", title: str = "", ax=None):
+    """A measure against oracle calls, one line per method: the mean over seeds, a band from min to max.
+
+    ``bands``: one row per method x budget with columns method, budget, mean, min, max
+    (:func:`matvae.design.chapter.curve_bands`); rates in [0, 1] are shown as percentages.
+    """
+    from matplotlib.ticker import PercentFormatter
+
+    fig, ax = _axes(ax, (7, 4))
+    for method, rows in bands.groupby("method", sort=False):
+        line, = ax.plot(rows["budget"], rows["mean"], marker="o", ms=3, label=method)
+        ax.fill_between(rows["budget"], rows["min"], rows["max"], color=line.get_color(), alpha=0.2, lw=0)
+    budgets = sorted(bands["budget"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("oracle calls (budget)")
+    ax.set_ylabel(ylabel)
+    if bands[["min", "max"]].to_numpy(float).max(initial=0.0) <= 1.0:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(title)
+    ax.legend(title=None, fontsize="small")
+    return fig

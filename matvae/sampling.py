@@ -240,3 +240,40 @@ def reconstruct(
     classes = predict_classes(model, x) if y is None else _check_classes(model, y, len(x))
     z = encode_means(model, x)
     return _decoded(model, z, classes, threshold=threshold, rule=rule, max_atoms=max_atoms)
+
+
+def decode_codes(
+    model: AnyModel,
+    z: np.ndarray | torch.Tensor,
+    *,
+    y: np.ndarray | None = None,
+    threshold: float | None = None,
+    rule: str | None = None,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+) -> list[str | None]:
+    """Reduced formulas of latent codes z (n, latent_dim) with the model's own decoding; ``None`` where no
+    formula comes out.
+
+    Sequence family: greedy integer formulas (``y`` and ``threshold`` must be left unset). Paper family: the
+    decoder mean given class ``y`` (n,) integers in [0, n_classes), by default the class prior's most probable
+    class for every row (a fixed y, so that a code alone names a material), then ``rule`` at ``threshold``
+    (defaults "paper", 0.04).
+    """
+    _check_model(model)
+    family, rule = _family_rule(model, rule, threshold)
+    codes = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
+    if codes.ndim != 2 or codes.shape[1] != model.config.latent_dim:
+        raise ValueError(f"z must have shape (n, {model.config.latent_dim}) (the model's latent_dim), got {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise ValueError("z must be finite, got NaN or inf")
+    if family == "sequence":
+        if y is not None:
+            raise ValueError("y does not apply to the sequence family, whose decoder takes no class; leave y unset")
+        return decode_sequence_codes(model, codes).formulas
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    SampleConfig(threshold=threshold, rule=rule, max_atoms=max_atoms)  # checks the settings
+    if y is None:
+        classes = np.full(len(codes), int(model.class_prior.argmax()), dtype=np.int64)
+    else:
+        classes = _check_classes(model, y, len(codes))
+    return _decoded(model, codes, classes, threshold=threshold, rule=rule, max_atoms=max_atoms).formulas

@@ -1,0 +1,110 @@
+"""``python -m matvae.design --method NAME[,NAME] --objective NAME --budget N --seed S[,S] --json PATH``
+
+Runs each method with each seed on ``budget`` oracle calls and writes (atomically) the summary of
+:meth:`matvae.design.result.DesignResult.summary`: one JSON object for one run, a list for several.
+``--model`` picks the shipped VAE the latent methods search (``sequence`` or ``paper``); ``--oracle
+MODULE:FUNCTION`` replaces the default oracle (:func:`matvae.properties.oracle.predict_properties`) by any
+function ``list[str] -> DataFrame`` with the columns of :data:`matvae.design.objectives.ORACLE_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from matvae.design.campaign import check_methods
+from matvae.design.methods import METHODS, run_method
+from matvae.design.objectives import OBJECTIVES, make_objective
+from matvae.params import check_int, check_int_list, check_seed
+
+MODELS: tuple[str, ...] = ("sequence", "paper")
+
+
+def _argument(check):
+    """An argparse type from a matvae check: its ValueError becomes the usage error."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _budget(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"budget must be an integer >= 1 (oracle calls), got {text!r}") from None
+    return check_int("budget", value, minimum=1)
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    return tuple(check_seed("seed", s) for s in check_int_list("seed", text, minimum=0))
+
+
+def _oracle(text: str):
+    module, _, name = text.partition(":")
+    if not module or not name:
+        raise ValueError(f"oracle must be MODULE:FUNCTION, got {text!r}")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"oracle {text!r} cannot be imported ({exc})") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m matvae.design", description=__doc__.split("\n\n")[1])
+    p.add_argument("--method", required=True, type=_argument(check_methods), help=f"one or more (comma-separated) of {', '.join(METHODS)}")
+    p.add_argument("--objective", required=True, choices=tuple(OBJECTIVES))
+    p.add_argument("--budget", required=True, type=_argument(_budget), help="oracle calls (distinct valid formulas scored)")
+    p.add_argument("--seed", default=(0,), type=_argument(_seeds), help="one or more (comma-separated) seeds")
+    p.add_argument("--json", required=True, help="where the summary is written")
+    p.add_argument("--model", default="sequence", choices=MODELS, help="the shipped VAE the latent methods search")
+    p.add_argument("--target", type=float, default=None, help="eV/atom, objective target-energy (default -1.0)")
+    p.add_argument("--tolerance", type=float, default=None, help="eV/atom, objective target-energy (default 0.1)")
+    p.add_argument("--oracle", type=_argument(_oracle), default=None, help="MODULE:FUNCTION replacing the default oracle")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from matvae.files import atomic_write
+    from matvae.results import _plain
+
+    p = parser()
+    args = p.parse_args(argv)
+    settings = {k: v for k in ("target", "tolerance") if (v := getattr(args, k)) is not None}
+    try:
+        objective = make_objective(args.objective, oracle=args.oracle, **settings)
+    except ValueError as exc:
+        p.error(str(exc))
+    torch.set_num_threads(1)
+    model = train_counts = None
+    if any(m in ("random-latent", "cmaes-latent", "rl-latent") for m in args.method):
+        from matvae.pretrained import load_pretrained
+
+        model = load_pretrained(args.model)
+    if "marginal" in args.method:
+        from matvae.data import DataConfig, prepare_data
+
+        _, split = prepare_data(DataConfig())
+        train_counts = split.train.counts
+    summaries = []
+    for method in args.method:
+        for seed in args.seed:
+            result = run_method(method, objective, budget=args.budget, seed=seed, model=model, train_counts=train_counts)
+            summaries.append(result.summary())
+            numbers = {k: summaries[-1][k] for k in ("n_oracle_calls", "n_proposals", "n_success", "success_rate", "best_score")}
+            print(f"{method} seed {seed}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in numbers.items()))
+    with atomic_write(args.json, mode="w") as handle:
+        json.dump(_plain(summaries[0] if len(summaries) == 1 else summaries), handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
