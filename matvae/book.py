@@ -23,7 +23,8 @@ import yaml
 
 from matvae.files import atomic_path
 
-NOTEBOOKS: tuple[str, ...] = ("01_data", "02_model", "03_tuning", "04_sampling", "05_decomposition", "06_report", "07_beyond")
+NOTEBOOKS: tuple[str, ...] = ("01_data", "02_model", "03_tuning", "04_sampling", "05_decomposition", "06_report", "07_beyond", "08_properties",
+                             "09_design")
 
 
 def load_scales(path: str | Path) -> dict[str, dict[str, dict]]:
@@ -86,8 +87,13 @@ def execute(
 
 
 def _relative_metadata(path: Path, *, source: Path, target: Path) -> None:
-    """Papermill records its input and output paths; keep them relative (no machine paths in the book)."""
+    """Papermill records its input and output paths; keep them relative (no machine paths in the book). The
+    parameter cells (the notebook's own and papermill's injected one) are folded away in the book."""
     notebook = jupytext.read(path, fmt="ipynb")
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
     meta = notebook.metadata.setdefault("papermill", {})
     meta["input_path"] = source.as_posix()
     meta["output_path"] = target.as_posix()

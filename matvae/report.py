@@ -240,12 +240,18 @@ def _replace_between(text: str, start: str, end: str, body: str, name: str) -> s
     return head + start + "\n" + body + end + tail
 
 
-def update_readme_beyond(readme: str | Path, table: pd.DataFrame) -> None:
-    """Replace the README's text between the beyond markers with the comparison table (atomically)."""
+def update_readme_section(readme: str | Path, section: str, body: str) -> None:
+    """Replace the README's text between ``<!-- SECTION:start -->`` and ``<!-- SECTION:end -->`` (atomically)."""
     path = Path(readme)
-    text = _replace_between(path.read_text(), BEYOND_START, BEYOND_END, to_markdown(table, columns=BEYOND_COLUMNS), path.name)
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    text = _replace_between(path.read_text(), start, end, body, path.name)
     with atomic_write(path, mode="w") as handle:
         handle.write(text)
+
+
+def update_readme_beyond(readme: str | Path, table: pd.DataFrame) -> None:
+    """Replace the README's text between the beyond markers with the comparison table (atomically)."""
+    update_readme_section(readme, "beyond", to_markdown(table, columns=BEYOND_COLUMNS))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     update_readme(args.readme, reproduction_table(results))
     if "07_beyond" in results:
         update_readme_beyond(args.readme, beyond_table(results["07_beyond"]))
+    if "08_properties" in results:
+        from matvae.properties.chapter import properties_markdown
+
+        update_readme_section(args.readme, "properties", properties_markdown(results["08_properties"]))
     return 0
 
 

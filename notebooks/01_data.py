@@ -35,7 +35,7 @@ correlation_threshold = 0.2  # |correlation| above which an element pair counts 
 data_file = "artifacts/data.npz"  # where the split dataset is written for the next chapters
 results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import pandas as pd

@@ -50,7 +50,7 @@ threshold = 0.04  # T of the decoding rule for the reconstructions
 n_examples = 12  # test materials shown in the reconstruction table
 results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
 
-# %%
+# %% tags=["hide-input"]
 from dataclasses import replace
 
 import numpy as np

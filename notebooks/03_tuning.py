@@ -43,7 +43,7 @@ threshold = 0.04  # T used while sweeping the width
 thresholds = "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1"  # values of T to compare
 results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
 
-# %%
+# %% tags=["hide-input"]
 from dataclasses import replace
 
 from IPython.display import Markdown, display

@@ -33,7 +33,7 @@ n_show = 20  # samples listed
 results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
 figures_dir = "figures"  # where Figures 6 and 7 are saved as PNG (for the README)
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display

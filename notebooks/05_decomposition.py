@@ -49,7 +49,7 @@ n_examples = 8  # materials shown in the decoding examples
 results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
 figures_dir = "figures"  # where Figure 8 is saved as PNG (for the README)
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch

@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 results_dir = "artifacts/results"  # where the chapters wrote their numbers
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
 from matvae.params import check_str

@@ -55,7 +55,7 @@ n_examples = 12  # test materials shown with their round trips
 results_dir = "artifacts/results"  # where the numbers for the report and the README are written
 figures_dir = "figures"  # where the figures are saved as PNG
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display

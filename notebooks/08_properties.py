@@ -51,7 +51,7 @@ from matvae.baselines import MarginalSampler, sample_test_split
 from matvae.data import SplitData
 from matvae.properties import chapter, predictors
 from matvae.properties.hull import HullReference
-from matvae.properties.network import EnergyNetConfig, predict_energy
+from matvae.properties.network import EnergyNetConfig
 from matvae.properties.oracle import STABILITY_THRESHOLD, StabilityOracle, stability_scores
 from matvae.properties.pretrained import train_or_load_energy_net
 from matvae.properties.sun import sun_table
@@ -102,10 +102,8 @@ fitted = {
 if settings.joint_epochs:
     fitted["sequence encoder + head, joint"] = predictors.JointLatentHead(sequence_model, seed=settings.seed,
                                                                           epochs=settings.joint_epochs)
-predictions, seconds = {}, {}
-for name, predictor in fitted.items():
-    predictions[name], seconds[name] = chapter.timed(lambda p=predictor: p.fit(x_train, y_train).predict(x_test))
-predictions["attention network"], seconds["attention network"] = chapter.timed(lambda: predict_energy(network.model, x_test))
+predictions, seconds = chapter.fit_and_predict(fitted, x_train, y_train, x_test)
+predictions["attention network"], seconds["attention network"] = chapter.timed(network.predict, x_test)
 errors, by_elements = predictors.compare_predictions(predictions, y_test, n_elements_test)
 errors["fit + predict (s)"] = pd.Series(seconds)
 best = errors["mae"].idxmin()
@@ -180,9 +178,10 @@ scores.style.format({"precision": "{:.1%}", "recall": "{:.1%}", "false-positive 
 # the training split's hull, and novel means absent from the training split. Stability is predicted throughout.
 
 # %% tags=["nbval-ignore-output"]
-energy_model = lambda x: predict_energy(network.model, x)
-snapshot_oracle = StabilityOracle(HullReference.from_table(table), energy_model)
-train_oracle = StabilityOracle(train_hull, energy_model)
+energy_model = network.predict
+max_elements = network.model.config.max_present
+snapshot_oracle = StabilityOracle(HullReference.from_table(table), energy_model, max_elements=max_elements)
+train_oracle = StabilityOracle(train_hull, energy_model, max_elements=max_elements)
 _, marginal_formulas = MarginalSampler.fit(split.dataset.counts[split.train_rows]).sample(settings.n_samples, seed=settings.seed)
 _, test_formulas = sample_test_split(split.dataset.counts[split.test_rows], settings.n_samples, seed=settings.seed)
 generators = {
@@ -192,7 +191,7 @@ generators = {
     "random (marginals)": (marginal_formulas, snapshot_oracle),
     "test split": (test_formulas, train_oracle),
 }
-sun, e_above_hull = sun_table(generators, max_elements=network.model.config.max_present, n_processes=settings.processes)
+sun, e_above_hull = sun_table(generators, max_elements=max_elements, n_processes=settings.processes)
 glue("n_samples_text", f"{settings.n_samples:,}", display=False)
 for name, key in (("paper's VAE", "paper"), ("sequence VAE", "sequence"), ("random (marginals)", "marginal"), ("test split", "test")):
     glue(f"sun_{key}", float(sun.loc[name, "S.U.N."]), display=False)

@@ -50,3 +50,23 @@ def test_parameters_for_rejects_unknown_names_and_filters_overrides():
     assert parameters_for("02_model", declared, {"epochs": 5}, {"seed": 1, "threshold": 0.1}) == {"epochs": 5, "seed": 1}
     with pytest.raises(ValueError, match="does not declare"):
         parameters_for("02_model", declared, {"epoch": 5}, {})
+
+
+def test_executed_notebooks_fold_parameter_cells_and_keep_relative_paths(tmp_path):
+    import nbformat
+
+    from matvae.book import _relative_metadata
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("a = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("a = 2", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(a)"),
+    ]
+    notebook.metadata["papermill"] = {"input_path": "/somewhere/private/x.py", "output_path": "/somewhere/private/x.ipynb"}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(notebook, path)
+    _relative_metadata(path, source=Path("notebooks/x.py"), target=Path("book/x.ipynb"))
+    result = nbformat.read(path, 4)
+    assert [c.metadata.get("tags", []) for c in result.cells] == [["parameters", "hide-input"], ["injected-parameters", "hide-input"], []]
+    assert result.metadata["papermill"] == {"input_path": "notebooks/x.py", "output_path": "book/x.ipynb"}

@@ -59,11 +59,23 @@ class PropertiesSettings:
         return self.n_processes or None
 
 
-def timed(fit_predict) -> tuple[np.ndarray, float]:
-    """``(fit_predict(), seconds)``."""
+def timed(function, *args, **kwargs):
+    """``(function(*args, **kwargs), seconds it took)``."""
     start = time.perf_counter()
-    result = fit_predict()
+    result = function(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def fit_and_predict(predictors: dict, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> tuple[dict, dict]:
+    """Fit each predictor (``fit(x, y)``/``predict(x)``) on the training rows and predict the test rows.
+
+    Returns ``({name: (n_test,) predictions}, {name: seconds to fit and predict})``."""
+    predictions, seconds = {}, {}
+    for name, predictor in predictors.items():
+        start = time.perf_counter()
+        predictions[name] = predictor.fit(x_train, y_train).predict(x_test)
+        seconds[name] = time.perf_counter() - start
+    return predictions, seconds
 
 
 @dataclass(frozen=True)
@@ -105,3 +117,35 @@ def oracle_check(table: pd.DataFrame, split: SplitData, predicted_energy: np.nda
 def training_hull(table: pd.DataFrame, split: SplitData, *, show_progress: bool | None = None) -> HullReference:
     """The hull had only the training split been known; its known formulas are the training formulas."""
     return HullReference.from_table(table, split.train_rows, show_progress=show_progress)
+
+
+def properties_markdown(values: dict) -> str:
+    """The README's "Properties and stability" tables from the chapter's recorded values (``08_properties``)."""
+
+    def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+        header = "| " + " | ".join(title for _, title, _ in columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n"
+        body = ""
+        for row in rows:
+            cells = []
+            for key, _, spec in columns:
+                value = row.get(key)
+                cells.append("-" if value is None else format(value, spec) if spec else str(value))
+            body += "| " + " | ".join(cells) + " |\n"
+        return header + body
+
+    errors = table(values["errors"], [("predictor", "predictor (test split)", ""), ("mae", "MAE (eV/atom)", ".3f"),
+                                      ("rmse", "RMSE (eV/atom)", ".3f"), ("fit + predict (s)", "fit + predict (s)", ".0f")])
+    scores = table(values["stability_scores"], [("threshold (eV/atom)", "stable if e_above_hull <=", "g"),
+                                                ("precision", "precision", ".1%"), ("recall", "recall", ".1%"),
+                                                ("false-positive rate", "false-positive rate", ".1%")])
+    sun_columns = [("generator", "generator", "")] + [
+        (c, c, ".1%") for c in ("valid", "unique", "novel", "stable (<= 0.1)", "stable (<= 0)", "S.U.N.", "S.U.N. (strict)", "valid S.U.N.")
+    ]
+    sun = table(values["sun"], sun_columns)
+    found = values.get("on_hull_found")
+    found_text = "-" if found is None else f"{found:.1%}"
+    return (
+        errors + "\n"
+        + f"Stability oracle on unseen formulas (placed against the training split's hull); test materials on the "
+        f"snapshot's hull given e_above_hull <= 0.1 eV/atom: {found_text}.\n\n" + scores + "\n" + sun
+    )

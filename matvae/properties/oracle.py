@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from matvae.composition import encode, reduced_formula
+from matvae.params import check_int
 from matvae.properties.hull import HullReference
 
 STABILITY_THRESHOLD: float = 0.1
@@ -44,12 +45,12 @@ EnergyModel = Callable[[np.ndarray], np.ndarray]
 """Maps atomic fractions (n, 89) to formation energies per atom (n,) in eV/atom."""
 
 
-def shipped_energy_model() -> EnergyModel:
-    """The shipped formation-energy network as an :data:`EnergyModel`."""
+def shipped_energy_model() -> tuple[EnergyModel, int]:
+    """The shipped formation-energy network as an :data:`EnergyModel`, and the most elements it takes."""
     from matvae.properties.network import load_shipped_energy_net, predict_energy
 
     net = load_shipped_energy_net()
-    return lambda x: predict_energy(net, x)
+    return (lambda x: predict_energy(net, x)), net.config.max_present
 
 
 def formula_counts(formulas: Sequence[str] | str) -> np.ndarray:
@@ -75,15 +76,17 @@ class StabilityOracle:
     Args:
         reference: the hull (and the known formulas for novelty), e.g. ``HullReference.from_table(table)``.
         energy_model: fractions (n, 89) -> formation energy per atom (n,), eV/atom.
+        max_elements: the most elements per formula the energy model takes (more is refused up front).
     """
 
-    def __init__(self, reference: HullReference, energy_model: EnergyModel) -> None:
+    def __init__(self, reference: HullReference, energy_model: EnergyModel, *, max_elements: int | None = None) -> None:
         if not isinstance(reference, HullReference):
             raise TypeError(f"reference must be a HullReference, got {type(reference).__name__}")
         if not callable(energy_model):
             raise TypeError(f"energy_model must be callable (fractions -> eV/atom), got {type(energy_model).__name__}")
         self.reference = reference
         self.energy_model = energy_model
+        self.max_elements = None if max_elements is None else check_int("max_elements", max_elements, minimum=1)
 
     @classmethod
     def from_snapshot(cls, energy_model: EnergyModel | None = None) -> StabilityOracle:
@@ -91,11 +94,23 @@ class StabilityOracle:
         from matvae.data import load_materials
 
         reference = HullReference.from_table(load_materials())
-        return cls(reference, energy_model if energy_model is not None else shipped_energy_model())
+        if energy_model is not None:
+            return cls(reference, energy_model)
+        model, max_elements = shipped_energy_model()
+        return cls(reference, model, max_elements=max_elements)
 
     def predict(self, formulas: Sequence[str] | str) -> pd.DataFrame:
         """One row per formula in input order, columns :data:`PROPERTY_COLUMNS`."""
-        return self.predict_counts(formula_counts(formulas))
+        counts = formula_counts(formulas)
+        if self.max_elements is not None and len(counts):
+            n_elements = (counts > 0).sum(axis=1)
+            if n_elements.max() > self.max_elements:
+                i = int(np.argmax(n_elements > self.max_elements))
+                formula = formulas if isinstance(formulas, str) else list(formulas)[i]
+                raise ValueError(
+                    f"formulas[{i}] {formula!r} has {n_elements[i]} elements; the energy model takes at most {self.max_elements}"
+                )
+        return self.predict_counts(counts)
 
     def predict_counts(self, counts: np.ndarray, energy: np.ndarray | None = None) -> pd.DataFrame:
         """As :meth:`predict` for (n, 89) integer counts; ``energy`` (n,) replaces the predicted energies

@@ -20,6 +20,7 @@ from matvae.properties.network import (
     EnergyNetConfig,
     _read,
     load_energy_net,
+    predict_energy,
     save_energy_net,
     train_energy_net,
 )
@@ -32,6 +33,10 @@ class EnergyNetResult:
     model: EnergyNet
     history: dict[str, list[float]]  # per epoch: train_loss, test_mae, test_rmse (eV/atom), seconds
     status: str  # "trained" (now, possibly resumed), "loaded" (a finished file at the path), "pretrained" (shipped)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(n, 89) fractions -> (n,) formation energy per atom, eV/atom (an oracle's energy model)."""
+        return predict_energy(self.model, x)
 
     def describe(self) -> str:
         """One sentence for the chapter."""

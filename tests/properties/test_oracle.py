@@ -179,3 +179,12 @@ def test_max_elements_leaves_long_formulas_unscored(oracle):
 def test_predict_properties_uses_the_given_oracle(oracle):
     frame = predict_properties(["FeO", "Li2O"], oracle=oracle)
     assert isinstance(frame, pd.DataFrame) and frame["formula"].tolist() == ["FeO", "Li2O"]
+
+
+def test_oracle_refuses_more_elements_than_its_model_takes(reference):
+    oracle = StabilityOracle(reference, linear_energy, max_elements=3)
+    assert len(oracle.predict(["LiFeO2"])) == 1
+    with pytest.raises(ValueError, match=r"formulas\[1\] 'LiFePO4' has 4 elements; the energy model takes at most 3"):
+        oracle.predict(["FeO", "LiFePO4"])
+    with pytest.raises(ValueError, match="max_elements"):
+        StabilityOracle(reference, linear_energy, max_elements=0.5)
