@@ -223,6 +223,12 @@ def _read(path: str | Path) -> dict:
     return payload
 
 
+def read_energy_net_file(path: str | Path) -> dict:
+    """The payload of an energy-net file (checkpoint or weights-only): ``config`` (dict), ``epoch``, ``history``,
+    weights, and ``optimizer`` state for checkpoints only. ``ValueError`` naming the file when damaged or foreign."""
+    return _read(path)
+
+
 def train_energy_net(
     x_train: np.ndarray,
     y_train: np.ndarray,

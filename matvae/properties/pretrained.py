@@ -18,9 +18,9 @@ from matvae.properties.network import (
     SHIPPED_ENERGY_NET,
     EnergyNet,
     EnergyNetConfig,
-    _read,
     load_energy_net,
     predict_energy,
+    read_energy_net_file,
     save_energy_net,
     train_energy_net,
 )
@@ -56,7 +56,7 @@ def shipped_applies(split: SplitData, config: EnergyNetConfig) -> bool:
     """The shipped network was trained with ``config`` on the data of ``split``."""
     if not SHIPPED_ENERGY_NET.is_file() or split.config != DataConfig():
         return False
-    return _read(SHIPPED_ENERGY_NET).get("config") == asdict(config)
+    return read_energy_net_file(SHIPPED_ENERGY_NET).get("config") == asdict(config)
 
 
 def train_or_load_energy_net(
@@ -80,7 +80,7 @@ def train_or_load_energy_net(
     path = Path(checkpoint_path)
     status = "trained"
     if path.exists():
-        saved = _read(path)
+        saved = read_energy_net_file(path)
         if saved.get("config") == asdict(config) and int(saved.get("epoch", 0)) >= config.epochs:
             status = "loaded"
         if "optimizer" not in saved:
@@ -89,7 +89,7 @@ def train_or_load_energy_net(
             return EnergyNetResult(load_energy_net(path), dict(saved.get("history") or {}), "loaded")
     elif use_pretrained and shipped_applies(split, config):
         model = load_energy_net(SHIPPED_ENERGY_NET)
-        history = dict(_read(SHIPPED_ENERGY_NET).get("history") or {})
+        history = dict(read_energy_net_file(SHIPPED_ENERGY_NET).get("history") or {})
         save_energy_net(model, path, history=history)
         return EnergyNetResult(model, history, "pretrained")
     x = split.dataset.x

@@ -7,7 +7,13 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from matvae.properties.chapter import PropertiesSettings, fit_and_predict, oracle_check, properties_markdown, training_hull
+from matvae.properties.chapter import (
+    PropertiesSettings,
+    fit_and_predict,
+    oracle_check,
+    properties_markdown,
+    training_hull,
+)
 from matvae.properties.predictors import MeanPredictor
 from matvae.properties.targets import split_table
 

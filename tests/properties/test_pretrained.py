@@ -52,8 +52,8 @@ def test_shipped_network_applies_only_to_its_own_data_and_config(small_split):
     assert SHIPPED_ENERGY_NET.is_file()
     assert not shipped_applies(small_split, EnergyNetConfig())  # a closed chemical space, not the whole snapshot
     whole = replace(small_split, config=DataConfig())
-    from matvae.properties.network import _read
+    from matvae.properties.network import read_energy_net_file
 
-    shipped_config = EnergyNetConfig(**_read(SHIPPED_ENERGY_NET)["config"])
+    shipped_config = EnergyNetConfig(**read_energy_net_file(SHIPPED_ENERGY_NET)["config"])
     assert shipped_applies(whole, shipped_config)
     assert not shipped_applies(whole, replace(shipped_config, seed=shipped_config.seed + 1))
