@@ -2,6 +2,7 @@
 
     python -m matvae.benchmark                  # training speed and time-to-target on this machine
     python -m matvae.benchmark --hull           # also the hull decompositions of the whole snapshot
+    python -m matvae.benchmark --oracle-only    # only the stability oracle: 10,000 sampled formulas scored
     python -m matvae.benchmark --json out.json  # also write the numbers as JSON
 
 Training: the epoch time on the full snapshot at the paper's model size and the achieved FLOP rate as a
@@ -106,6 +107,28 @@ def time_to_target(train_data, test_data, model_config, train_config, *, target:
     return float(result.history["seconds"][hit[0]]), int(hit[0] + 1)
 
 
+def oracle_speed(n: int = 10_000, seed: int = 1) -> dict:
+    """Wall time of :func:`matvae.predict_properties` on ``n`` formulas sampled from the shipped sequence model:
+    building the oracle (snapshot hull, network), the first call (every chemical system solved) and a repeat
+    (hulls cached per composition)."""
+    from matvae.pretrained import load_pretrained
+    from matvae.properties.oracle import StabilityOracle
+    from matvae.sampling import sample
+
+    formulas = [f for f in sample(load_pretrained(), n, seed=seed).formulas if f is not None]
+    report: dict = {"n_formulas": len(formulas)}
+    started = time.perf_counter()
+    oracle = StabilityOracle.from_snapshot()
+    report["oracle_build_seconds"] = time.perf_counter() - started
+    for key in ("first_call_seconds", "repeat_call_seconds"):
+        started = time.perf_counter()
+        oracle.predict(formulas)
+        report[key] = time.perf_counter() - started
+    print(f"predict_properties on {len(formulas):,} sampled formulas: oracle built in {report['oracle_build_seconds']:.1f} s, "
+          f"first call {report['first_call_seconds']:.1f} s, repeat {report['repeat_call_seconds']:.1f} s", flush=True)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -116,8 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=40, help="give up on the target after this many epochs")
     parser.add_argument("--skip-reference", action="store_true", help="skip the slow DataLoader reference loop")
     parser.add_argument("--hull", action="store_true", help="also time the hull decompositions of the snapshot")
+    parser.add_argument("--oracle-only", action="store_true", help="only time predict_properties on 10,000 samples")
     parser.add_argument("--json", help="write the measurements to this file")
     args = parser.parse_args(argv)
+    if args.oracle_only:
+        report = oracle_speed()
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump(report, handle, indent=1)
+        return 0
 
     device = resolve_device(args.device)
     report: dict = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -19,6 +19,8 @@ CASES = [
     ("04_sampling", {"n_samples": 10**12}, "n_samples must be <= 10000000, got 1000000000000"),
     ("02_model", {"epochs": 5.0}, r"epochs must be an integer >= 1 and <= 1000000, got 5.0 \(float\)"),
     ("05_decomposition", {"threshold": -0.1}, "threshold must lie in"),
+    ("08_properties", {"energy_epochs": 2.5}, r"energy_epochs must be an integer"),
+    ("09_design", {"budgets": "0,10"}, "budgets"),
 ]
 
 
