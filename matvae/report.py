@@ -270,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         from matvae.properties.chapter import properties_markdown
 
         update_readme_section(args.readme, "properties", properties_markdown(results["08_properties"]))
+    if "09_design" in results:
+        from matvae.design.chapter import design_markdown
+
+        update_readme_section(args.readme, "design", design_markdown(results["09_design"]))
     return 0
 
 

@@ -316,3 +316,27 @@ def design_record(settings: DesignSettings, campaigns: dict[str, pd.DataFrame], 
         "verdict": {name: verdict(c) for name, c in campaigns.items()},
         "best": {name: table.to_dict(orient="records") for name, table in best.items()},
     }
+
+
+def design_markdown(values: dict) -> str:
+    """The README's "Inverse design" tables from the chapter's recorded values (``09_design``): per objective,
+    mean ± sd over seeds at the largest budget, and the verdict."""
+    budgets = str(values["settings"].get("budgets", ""))
+    budget = max((int(b) for b in budgets.split(",") if b.strip()), default=None)
+    parts = []
+    for objective, rows in values["summary"].items():
+        columns = ["success_rate", "hits_per_call", "n_predicted_stable", "wall_seconds"]
+        header = "| method | success rate | hits per oracle call | valid, novel, predicted stable | wall time (s) | seeds |\n"
+        header += "| --- | --- | --- | --- | --- | --- |\n"
+        body = ""
+        for row in rows:
+            cells = []
+            for column in columns:
+                mean, sd = row.get(f"{column} mean"), row.get(f"{column} sd")
+                spec = "{:.1%}" if column in ("success_rate", "hits_per_call") else "{:.0f}" if column == "wall_seconds" else "{:.1f}"
+                text = "-" if mean is None else spec.format(mean) + ("" if sd is None else " ± " + spec.format(sd))
+                cells.append(text)
+            body += f"| {row['method']} | " + " | ".join(cells) + f" | {row.get('seeds n', '-')} |\n"
+        title = f"Objective **{objective}**" + (f", {budget:,} oracle calls" if budget else "") + ":"
+        parts.append(f"{title}\n\n{header}{body}\n{values['verdict'][objective]}\n")
+    return "\n".join(parts)

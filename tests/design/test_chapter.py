@@ -144,3 +144,20 @@ def test_plot_design_curves_returns_a_figure():
     assert ax.get_title() == "stability"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["rl-latent", "rl-element", "rl-latent (paper VAE)"]
     matplotlib.pyplot.close(fig)
+
+
+def test_design_markdown_tables_and_verdict():
+    from matvae.design.chapter import design_markdown
+
+    values = {
+        "settings": {"budgets": "10,50"},
+        "summary": {"stability": [
+            {"method": "rl-latent", "success_rate mean": 0.4, "success_rate sd": 0.05, "hits_per_call mean": 0.5,
+             "hits_per_call sd": None, "n_predicted_stable mean": 20.0, "n_predicted_stable sd": 1.0,
+             "wall_seconds mean": 12.0, "wall_seconds sd": 2.0, "seeds n": 3}]},
+        "verdict": {"stability": "the claim holds here."},
+    }
+    text = design_markdown(values)
+    assert "Objective **stability**, 50 oracle calls:" in text
+    assert "| rl-latent | 40.0% ± 5.0% | 50.0% | 20.0 ± 1.0 | 12 ± 2 | 3 |" in text
+    assert text.rstrip().endswith("the claim holds here.")
