@@ -34,7 +34,8 @@ use_pretrained = True  # use the network shipped in matvae when it was trained o
 energy_epochs = 20  # epochs of the formation-energy network
 gbm_iterations = 300  # boosting iterations of the Magpie baseline
 head_epochs = 60  # epochs of the regression heads on frozen latent codes
-joint_epochs = 5  # epochs of the head trained jointly with the sequence encoder (0 skips it)
+joint_epochs = 30  # epochs of the head trained jointly with the paper encoder (0 skips it)
+joint_learning_rate = 0.001  # Adam step size of the encoder during joint training
 n_samples = 10000  # samples per generator for the S.U.N. table (the paper: 10,000)
 threshold = 0.04  # T of the decoding rule of the paper model
 seed = 0  # seed of every fit and of the samples
@@ -63,8 +64,8 @@ from matvae.training import load_model
 settings = chapter.PropertiesSettings(
     data_file=data_file, paper_checkpoint=paper_checkpoint, checkpoint=checkpoint, energy_checkpoint=energy_checkpoint,
     use_pretrained=use_pretrained, energy_epochs=energy_epochs, gbm_iterations=gbm_iterations, head_epochs=head_epochs,
-    joint_epochs=joint_epochs, n_samples=n_samples, threshold=threshold, seed=seed, n_processes=n_processes,
-    results_dir=results_dir, figures_dir=figures_dir,
+    joint_epochs=joint_epochs, joint_learning_rate=joint_learning_rate, n_samples=n_samples, threshold=threshold,
+    seed=seed, n_processes=n_processes, results_dir=results_dir, figures_dir=figures_dir,
 )
 split = SplitData.load(settings.data_file)
 table = split_table(split)
@@ -85,8 +86,8 @@ plots.use_style()
 # - **Magpie + gradient boosting**: the standard composition-feature baseline, 132 element-property statistics
 #   (matminer's Magpie data) and the element fractions into scikit-learn's histogram gradient boosting;
 # - **heads on the latent code** $\mu(x)$ of the paper's VAE and of the sequence VAE, the encoders frozen: the
-#   paper's question, how much of the property the latent space carries; and the sequence encoder trained jointly
-#   with its head, to see what the code could carry if allowed to adapt;
+#   paper's question, how much of the property the latent space carries; and the paper's encoder trained jointly
+#   with its head, to see what its 10-d code can carry when allowed to adapt to the property;
 # - **the attention network**: an attention model over the elements and their fractions in the spirit of Roost
 #   and CrabNet, written compactly in `matvae.properties.network`. It is the oracle's energy model.
 
@@ -100,8 +101,8 @@ fitted = {
     "head on the sequence code": predictors.LatentHead(sequence_model, seed=settings.seed, epochs=settings.head_epochs),
 }
 if settings.joint_epochs:
-    fitted["sequence encoder + head, joint"] = predictors.JointLatentHead(sequence_model, seed=settings.seed,
-                                                                          epochs=settings.joint_epochs)
+    fitted["paper encoder + head, joint"] = predictors.JointLatentHead(
+        paper_model, seed=settings.seed, epochs=settings.joint_epochs, encoder_learning_rate=settings.joint_learning_rate)
 predictions, seconds = chapter.fit_and_predict(fitted, x_train, y_train, x_test)
 predictions["attention network"], seconds["attention network"] = chapter.timed(network.predict, x_test)
 errors, by_elements = predictors.compare_predictions(predictions, y_test, n_elements_test)

@@ -32,6 +32,7 @@ class PropertiesSettings:
     gbm_iterations: int
     head_epochs: int
     joint_epochs: int
+    joint_learning_rate: float
     n_samples: int
     threshold: float
     seed: int
@@ -48,6 +49,7 @@ class PropertiesSettings:
         check_int("gbm_iterations", self.gbm_iterations, minimum=1, maximum=100_000)
         check_int("head_epochs", self.head_epochs, minimum=1, maximum=10_000)
         check_int("joint_epochs", self.joint_epochs, minimum=0, maximum=10_000)
+        check_float("joint_learning_rate", self.joint_learning_rate, low=0.0, high=1.0, low_inclusive=False)
         check_int("n_samples", self.n_samples, minimum=1, maximum=1_000_000)
         check_float("threshold", self.threshold, low=1e-6, high=1.0)
         check_seed("seed", self.seed)

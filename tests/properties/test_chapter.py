@@ -19,7 +19,7 @@ from matvae.properties.targets import split_table
 
 GOOD = dict(
     data_file="a.npz", paper_checkpoint="p.pt", checkpoint="s.pt", energy_checkpoint="e.pt", use_pretrained=True,
-    energy_epochs=2, gbm_iterations=10, head_epochs=2, joint_epochs=0, n_samples=100, threshold=0.04, seed=0,
+    energy_epochs=2, gbm_iterations=10, head_epochs=2, joint_epochs=0, joint_learning_rate=1e-3, n_samples=100, threshold=0.04, seed=0,
     n_processes=0, results_dir="r", figures_dir="f",
 )
 
@@ -32,7 +32,8 @@ def test_settings_accept_good_values():
 @pytest.mark.parametrize(
     "name, value, match",
     [("energy_epochs", 2.0, "energy_epochs"), ("n_samples", 0, "n_samples"), ("threshold", 2.0, "threshold"),
-     ("data_file", "", "data_file"), ("seed", -1, "seed"), ("joint_epochs", -1, "joint_epochs")],
+     ("data_file", "", "data_file"), ("seed", -1, "seed"), ("joint_epochs", -1, "joint_epochs"),
+     ("joint_learning_rate", 0.0, "joint_learning_rate")],
 )
 def test_settings_refuse_bad_values(name, value, match):
     with pytest.raises(ValueError, match=match):
