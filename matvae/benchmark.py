@@ -3,6 +3,7 @@
     python -m matvae.benchmark                  # training speed and time-to-target on this machine
     python -m matvae.benchmark --hull           # also the hull decompositions of the whole snapshot
     python -m matvae.benchmark --oracle-only    # only the stability oracle: 10,000 sampled formulas scored
+    python -m matvae.benchmark --stacked        # also the six-model beta sweep, serial vs stacked (--stacked-only: just it)
     python -m matvae.benchmark --json out.json  # also write the numbers as JSON
 
 Training: the epoch time on the full snapshot at the paper's model size and the achieved FLOP rate as a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from dataclasses import replace
@@ -31,6 +33,7 @@ from matvae.model import VAE, ModelConfig
 from matvae.training import TrainConfig, evaluate, resolve_device, train, training_rows
 
 PAPER_WIDTHS = (50, 100, 150, 200, 250, 300, 350, 400, 450, 500)
+TUNING_KL_WEIGHTS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)  # the beta sweep of notebooks/03_tuning.py
 
 
 def matmul_rate(device: torch.device, *, size: int = 2048, repeats: int = 10) -> float:
@@ -68,6 +71,40 @@ def measure_epochs(train_data, test_data, model_config, train_config, *, epochs:
     result = train(train_data, test_data, model_config, replace(train_config, epochs=epochs + 1))
     seconds = np.diff(np.r_[0.0, result.history["seconds"]])[1:]
     return float(np.median(seconds))
+
+
+def stacked_speed(train_data, test_data, model_config, train_config, *, rate: float, epochs: int,
+                  kl_weights: tuple[float, ...] = TUNING_KL_WEIGHTS) -> dict:
+    """Seconds per epoch of the beta sweep trained serially (:func:`train` per model, summed) and stacked
+    (:func:`matvae.stacked.train_stacked`, eager and compiled), median of ``epochs`` after a warm-up epoch each;
+    their share of the matmul ``rate`` and the 2,000-epoch wall times against the FLOP floor (FLOPs / ``rate``)."""
+    from matvae.stacked import train_stacked
+
+    configs = [replace(model_config, kl_weight=b) for b in kl_weights]
+    flops = len(configs) * epoch_flops(model_config, len(training_rows(train_data, train_config)), len(test_data))
+    report = {"kl_weights": list(kl_weights), "epochs_timed": epochs, "batch_size": train_config.batch_size,
+              "gflop_per_epoch": flops / 1e9, "flop_floor_2000_epochs_seconds": 2000 * flops / rate, "ways": {}}
+    serial = [measure_epochs(train_data, test_data, config, train_config, epochs=epochs) for config in configs]
+    report["serial_seconds_per_model"] = serial
+    timings = {"serial": sum(serial)}
+    for name, compiled in (("stacked", False), ("stacked_compiled", True)):
+        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=epochs + 1, compile=compiled))
+        timings[name] = float(np.median(np.diff(np.r_[0.0, results[0].history["seconds"]])[1:]))
+    for name, seconds in timings.items():
+        report["ways"][name] = {"seconds_per_epoch": seconds, "share_of_matmul": flops / seconds / rate,
+                                "projected_2000_epochs_seconds": 2000 * seconds,
+                                "over_flop_floor": seconds * rate / flops}
+    report["load_average"] = list(os.getloadavg())
+    return report
+
+
+def print_stacked(report: dict) -> None:
+    floor = report["flop_floor_2000_epochs_seconds"]
+    print(f"the {len(report['kl_weights'])}-model beta sweep at batch {report['batch_size']}: {report['gflop_per_epoch']:.0f} GFLOP "
+          f"per epoch of all models, 2,000 epochs' FLOP floor {floor / 60:.0f} min (load average {report['load_average'][0]:.2f}):")
+    for name, row in report["ways"].items():
+        print(f"  {name:16s} {row['seconds_per_epoch']:6.2f} s/epoch = {row['share_of_matmul']:4.0%} of matmul; 2,000 epochs ~ "
+              f"{row['projected_2000_epochs_seconds'] / 60:4.0f} min = {row['over_flop_floor']:.1f}x the floor", flush=True)
 
 
 def reference_loop_time_to_target(train_data: MaterialsDataset, test_data: MaterialsDataset, model_config: ModelConfig,
@@ -140,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-reference", action="store_true", help="skip the slow DataLoader reference loop")
     parser.add_argument("--hull", action="store_true", help="also time the hull decompositions of the snapshot")
     parser.add_argument("--oracle-only", action="store_true", help="only time predict_properties on 10,000 samples")
+    parser.add_argument("--stacked", action="store_true", help="also time the six-model beta sweep, serial vs stacked")
+    parser.add_argument("--stacked-only", action="store_true", help="only the matmul rate and the stacked beta sweep")
     parser.add_argument("--json", help="write the measurements to this file")
     args = parser.parse_args(argv)
     if args.oracle_only:
@@ -171,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     rate = matmul_rate(device)
     report["matmul_gflops"] = rate / 1e9
     print(f"dense float32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s", flush=True)
+    if args.stacked or args.stacked_only:
+        report["stacked_sweep"] = stacked_speed(train_data, test_data, model_config, TrainConfig(device=str(device)),
+                                                rate=rate, epochs=args.epochs)
+        print_stacked(report["stacked_sweep"])
+    if args.stacked_only:
+        _write_json(args.json, report)
+        return 0
     flops = epoch_flops(model_config, n_train, len(test_data))
     report["epoch_gflop"] = flops / 1e9
     report["epochs"] = []
@@ -210,12 +256,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
 
-    if args.json:
+    _write_json(args.json, report)
+    return 0
+
+
+def _write_json(path: str | None, report: dict) -> None:
+    if path:
         from matvae.files import atomic_write
 
-        with atomic_write(args.json, mode="w") as handle:
+        with atomic_write(path, mode="w") as handle:
             json.dump(report, handle, indent=2)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,310 @@
+"""Train the models of one sweep together: K paper-family VAEs of one shape, stacked along a leading model axis.
+
+The models differ only in the KL weight beta and/or the training seed. Their weights are stacked with
+``torch.func.stack_module_state`` and the model's own loss (:meth:`matvae.model.VAE.loss`) runs under
+``torch.vmap`` through ``torch.func.functional_call``, so one step updates all K models with batched matrix
+multiplies. One Adam over the stacked weights is K Adams (Adam is element-wise).
+
+Each model sees what :func:`matvae.training.train` would give it: initial weights drawn after
+``torch.manual_seed(seed)``, a generator seeded ``seed + 1`` that draws the epoch's permutation and then one
+``randn`` of the reparameterisation noise per batch (drawn here outside ``vmap``, from the same generator, in
+the same order, and handed to the model), and a test evaluation with noise from a generator seeded
+``seed + 2``. Only the floating-point rounding of a batched product differs from an unbatched one, so a
+stacked model equals its serial twin to rounding after a step and to seed-to-seed variation after many.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state
+
+from matvae import metrics, training
+from matvae.data.dataset import MaterialsDataset, check_dataset
+from matvae.files import read_checked, write_checked
+from matvae.model import VAE, ModelConfig
+from matvae.params import check_float_list, check_int_list
+from matvae.progress import progress_bar
+from matvae.sampling import reconstruct, sample
+from matvae.training import METRICS, TrainConfig, TrainResult
+
+STACK_FORMAT = "matvae-stack"
+STACK_VERSION = 1
+VARYING_MODEL_FIELDS: frozenset[str] = frozenset({"kl_weight"})  # ModelConfig fields the stacked models may differ in
+VARYING_TRAIN_FIELDS: frozenset[str] = frozenset({"seed"})  # TrainConfig fields they may differ in
+SWEEPABLE: tuple[str, ...] = ("kl_weight", "seed")
+
+
+class _GivenNoiseVAE(VAE):
+    """The paper's VAE with the reparameterisation noise eps set from outside (drawn where ``train`` draws it)."""
+
+    eps: torch.Tensor | None = None
+
+    def reparameterize(self, mean: torch.Tensor, variance: torch.Tensor, generator=None) -> torch.Tensor:
+        return mean + variance.sqrt() * self.eps  # VAE.reparameterize, eps given
+
+
+class _Loss(nn.Module):
+    """``forward(x, y, eps) -> model.loss(x, y)`` with the noise eps: what ``functional_call`` runs."""
+
+    def __init__(self, model: _GivenNoiseVAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor):
+        self.model.eps = eps
+        try:
+            return self.model.loss(x, y)
+        finally:
+            self.model.eps = None
+
+
+def check_stackable(model_configs, train_configs) -> tuple[list[ModelConfig], list[TrainConfig]]:
+    """The configs as two lists of equal length K; ``ValueError`` naming the first field that differs where
+    only kl_weight (model) and seed (training) may. A single ``TrainConfig`` is used for every model."""
+    model_configs = list(model_configs)
+    if not model_configs:
+        raise ValueError("model_configs is empty: give at least one ModelConfig")
+    train_configs = [train_configs] * len(model_configs) if isinstance(train_configs, TrainConfig) else list(train_configs)
+    if len(train_configs) != len(model_configs):
+        raise ValueError(f"{len(train_configs)=} != {len(model_configs)=}: give one TrainConfig or one per model")
+    for name, configs, kind, varying in (("model_configs", model_configs, ModelConfig, VARYING_MODEL_FIELDS),
+                                         ("train_configs", train_configs, TrainConfig, VARYING_TRAIN_FIELDS)):
+        for i, config in enumerate(configs):
+            if type(config) is not kind:
+                raise ValueError(f"{name}[{i}] must be a {kind.__name__} (the paper family), got {type(config).__name__}")
+            first, this = asdict(configs[0]), asdict(config)
+            for field in first:
+                if field not in varying and this[field] != first[field]:
+                    raise ValueError(f"{name}[{i}].{field}={this[field]!r} != {name}[0].{field}={first[field]!r}: "
+                                     f"stacked models may differ only in {sorted(varying)}")
+    return model_configs, train_configs
+
+
+def stacked_loss(template: _Loss, params: dict, buffers: dict, kl_weights: torch.Tensor, x, y, eps):
+    """Each model's loss and summaries on its batch, vmapped over the leading model axis K.
+
+    params/buffers: stacked, (K, ...); kl_weights: (K,); x: (K, batch, 89) or (batch, 89) shared; y likewise;
+    eps: (K, batch, latent_dim). -> loss (K,), summaries {name: (K,)}. The loss is rebuilt from the model's
+    summaries as ``rec + beta * kl + class_weight * ce``, the formula of :meth:`VAE.loss` (bitwise equal at
+    beta = 1 too), because beta is a per-model tensor here and a Python float there.
+    """
+    class_weight = template.model.config.class_weight
+
+    def one(p, b, beta, xb, yb, e):
+        _, summaries = functional_call(template, (p, b), (xb, yb, e))
+        loss = summaries["rec"] + beta * summaries["kl"] + class_weight * summaries["ce"]
+        return loss, {**summaries, "loss": loss}
+
+    data_dim = 0 if x.dim() == 3 else None
+    return torch.vmap(one, in_dims=(0, 0, 0, data_dim, data_dim, 0))(params, buffers, kl_weights, x, y, eps)
+
+
+def train_stacked(
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    model_configs: list[ModelConfig],
+    train_configs: TrainConfig | list[TrainConfig],
+    *,
+    checkpoint_path: str | Path | None = None,
+    show_progress: bool | None = None,
+) -> list[TrainResult]:
+    """Train K models together; one :class:`TrainResult` per model, in order, with the histories of
+    :func:`matvae.training.train` (``elapsed_seconds`` is the stack's). ``train_configs``: one for all, or one per
+    model differing only in seed. With ``checkpoint_path`` (one checked file for the stack, written every
+    ``checkpoint_every`` epochs): a finished stack is loaded, an unfinished one resumed, another one refused.
+    ``compile``: :func:`stacked_loss` is ``torch.compile``-d (fused element-wise work, rounding differs slightly)."""
+    model_configs, train_configs = check_stackable(model_configs, train_configs)
+    config, shape = train_configs[0], model_configs[0]
+    for name, data in (("train_data", train_data), ("test_data", test_data)):
+        check_dataset(name, data, n_elements=shape.n_elements, n_classes=shape.n_classes)
+    device = training.resolve_device(config.device)
+    fingerprint = training.data_fingerprint(train_data, test_data)
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    with training.exclusive_checkpoint(path):
+        return _run(train_data, test_data, model_configs, train_configs, device, fingerprint, path, show_progress)
+
+
+def _chunked_noise(n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
+    """The noise :func:`matvae.training.evaluate` draws with ``seed``: one randn per EVAL_BATCH rows. (n, latent_dim)"""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sizes = [min(training.EVAL_BATCH, n - first) for first in range(0, n, training.EVAL_BATCH)]
+    return torch.cat([torch.randn((size, latent_dim), generator=generator, device=device) for size in sizes])
+
+
+def _run(train_data, test_data, model_configs, train_configs, device, fingerprint, path, show_progress) -> list[TrainResult]:
+    config, shape, n_models = train_configs[0], model_configs[0], len(model_configs)
+    prior = torch.as_tensor(training.class_frequencies(train_data.y, shape.n_classes))
+    members = []
+    for model_config, train_config in zip(model_configs, train_configs):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(train_config.seed)
+            members.append(VAE(model_config, prior).to(device))
+    params, buffers = stack_module_state(members)  # {name: (K, ...)}
+    params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    template = _Loss(_GivenNoiseVAE(shape, prior).to("meta"))  # weights come from params/buffers
+    params_in = {f"model.{k}": v for k, v in params.items()}  # the same tensors: Adam updates them in place
+    buffers_in = {f"model.{k}": v for k, v in buffers.items()}
+    kl_weights = torch.tensor([c.kl_weight for c in model_configs], device=device)
+    optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate)
+    seeds = sorted({c.seed for c in train_configs})  # models of one seed share data order and noise
+    slot = torch.tensor([seeds.index(c.seed) for c in train_configs], device=device)  # (K,) -> seed slot
+    generators = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
+    histories = [{f"{split}_{m}": [] for split in ("train", "test") for m in METRICS} | {"epoch": [], "seconds": []}
+                 for _ in range(n_models)]
+    identity = {"models": [asdict(c) for c in model_configs], "fingerprint": fingerprint,  # what a resume must match
+                "training": [{k: v for k, v in asdict(c).items() if k not in training.RESUMABLE_CHANGES} for c in train_configs]}
+    start_epoch, elapsed, status = 0, 0.0, "trained"
+    if path is not None and path.exists():
+        saved = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), map_location="cpu", weights_only=True)
+        if saved.get("format") != STACK_FORMAT or saved.get("version") != STACK_VERSION:
+            raise ValueError(f"checkpoint {path.name} is not a matvae stack checkpoint of version {STACK_VERSION}")
+        if saved["identity"] != identity:
+            raise ValueError(f"checkpoint {path.name} holds other models, settings or data; use another path")
+        if saved["epoch"] > config.epochs:
+            raise ValueError(f"checkpoint {path.name} holds {saved['epoch']} epochs, more than the {config.epochs} asked for")
+        with torch.no_grad():
+            for name, value in saved["params"].items():
+                params[name].copy_(value)
+        optimizer.load_state_dict(saved["optimizer"])
+        for generator, state in zip(generators, saved["generators"]):
+            generator.set_state(state)
+        histories, start_epoch, elapsed = saved["histories"], saved["epoch"], saved["elapsed_seconds"]
+        status = "loaded" if start_epoch == config.epochs else "resumed"
+
+    rows = training.training_rows(train_data, config)
+    x = torch.as_tensor(train_data.x[rows], dtype=torch.float32, device=device)  # (n, 89)
+    y = torch.as_tensor(train_data.y[rows], dtype=torch.long, device=device)  # (n,)
+    x_test = torch.as_tensor(test_data.x, dtype=torch.float32, device=device)
+    y_test = torch.as_tensor(test_data.y, dtype=torch.long, device=device)
+    test_eps = torch.stack([_chunked_noise(len(x_test), shape.latent_dim, s + 2, device) for s in seeds])  # (seeds, n_test, latent)
+    n, batch, shared = len(x), config.batch_size, len(seeds) == 1
+    loss_fn = torch.compile(stacked_loss) if config.compile else stacked_loss
+
+    def evaluate_stack() -> torch.Tensor:
+        """Mean metrics over the test split per model, as :func:`matvae.training.evaluate` computes them. (K, 6)"""
+        totals = torch.zeros(n_models, len(METRICS), device=device, dtype=torch.float64)
+        with torch.no_grad():
+            for first in range(0, len(x_test), training.EVAL_BATCH):
+                xb, yb = x_test[first : first + training.EVAL_BATCH], y_test[first : first + training.EVAL_BATCH]
+                eps = test_eps[slot, first : first + training.EVAL_BATCH]  # (K, b, latent)
+                _, summaries = loss_fn(template, params_in, buffers_in, kl_weights, xb, yb, eps)
+                totals += torch.stack([summaries[k].double() for k in METRICS], dim=1) * len(xb)
+        return totals / len(x_test)
+
+    def write_checkpoint(epoch: int) -> None:
+        if path is not None:
+            payload = {"format": STACK_FORMAT, "version": STACK_VERSION, "identity": identity, "epoch": epoch,
+                       "params": {k: v.detach().cpu() for k, v in params.items()}, "optimizer": optimizer.state_dict(),
+                       "generators": [g.get_state() for g in generators], "histories": histories,
+                       "elapsed_seconds": elapsed, "device": str(device), "torch_version": str(torch.__version__)}
+            buffer = io.BytesIO()
+            torch.save(payload, buffer)
+            write_checked(path, buffer.getvalue(), kind="checkpoint")
+
+    epochs = progress_bar(range(start_epoch, config.epochs), desc=f"training {n_models} stacked", unit="epoch",
+                          enabled=show_progress, initial=start_epoch, total=config.epochs)
+    for epoch in epochs:
+        started = time.perf_counter()
+        totals = torch.zeros(n_models, len(METRICS), device=device)
+        orders = torch.stack([torch.randperm(n, generator=g, device=device) for g in generators])  # (seeds, n)
+        for first in range(0, n, batch):
+            index = orders[:, first : first + batch]  # (seeds, b)
+            eps = torch.stack([torch.randn((index.shape[1], shape.latent_dim), generator=g, device=device) for g in generators])
+            xb, yb = (x[index[0]], y[index[0]]) if shared else (x[index[slot]], y[index[slot]])
+            loss, summaries = loss_fn(template, params_in, buffers_in, kl_weights, xb, yb, eps[slot])
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()  # model k's weights only reach loss[k]: each gets its own gradient
+            optimizer.step()
+            totals += torch.stack([summaries[k].detach() for k in METRICS], dim=1) * index.shape[1]
+        train_metrics = (totals / n).tolist()
+        for k, values in enumerate(train_metrics):
+            if not math.isfinite(values[0]):
+                raise FloatingPointError(f"model {k} ({model_configs[k]}) diverged at epoch {epoch + 1}; lower learning_rate")
+        due = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
+        test_metrics = evaluate_stack().tolist() if due else [[float("nan")] * len(METRICS)] * n_models
+        elapsed += time.perf_counter() - started
+        for history, train_row, test_row in zip(histories, train_metrics, test_metrics):
+            history["epoch"].append(epoch + 1)
+            history["seconds"].append(elapsed)
+            for name, train_value, test_value in zip(METRICS, train_row, test_row):
+                history[f"train_{name}"].append(train_value)
+                history[f"test_{name}"].append(test_value)
+        epochs.set_postfix(best_test_nelbo=f"{min(h['test_nelbo'][-1] for h in histories):.3f}", refresh=False)
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+            write_checkpoint(epoch + 1)
+    epochs.close()
+
+    results = []
+    for k, member in enumerate(members):
+        member.load_state_dict({name: value[k].detach() for name, value in params.items()}, strict=False)  # + own prior
+        results.append(TrainResult(member.eval(), histories[k], status, config.epochs, elapsed, str(device)))
+    return results
+
+
+def stacked_sweep(
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    setting: str,
+    values: tuple | list | str,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    *,
+    reference_counts: np.ndarray,
+    checkpoint_dir: str | Path | None = None,
+    n_samples: int = 10_000,
+    threshold: float = 0.04,
+    seed: int = 0,
+    show_progress: bool | None = None,
+) -> pd.DataFrame:
+    """:func:`matvae.tuning.sweep` over ``kl_weight`` or the training ``seed``, with the models trained stacked.
+
+    Same columns as ``sweep``; ``train_seconds`` is each model's share (1/K) of the stack's training time and
+    ``wall_seconds`` that share plus the model's own sampling and reconstruction. Checkpoint (one for the
+    stack): ``checkpoint_dir/stack-{setting}-{values}.pt``.
+    """
+    if setting not in SWEEPABLE:
+        raise ValueError(f"setting must be one of {SWEEPABLE}, got {setting!r}")
+    if setting == "seed":
+        values = check_int_list("values", values, minimum=0)
+        model_configs, train_configs = [model_config] * len(values), [replace(train_config, seed=v) for v in values]
+    else:
+        values = check_float_list("values", values, low=0.0)
+        model_configs, train_configs = [replace(model_config, kl_weight=v) for v in values], train_config
+    path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"stack-{setting}-{'_'.join(f'{v:g}' for v in values)}.pt"
+    started = time.perf_counter()
+    results = train_stacked(train_data, test_data, model_configs, train_configs, checkpoint_path=path, show_progress=show_progress)
+    share = (time.perf_counter() - started) / len(values)
+    reference = metrics.prevalence(reference_counts)
+    rows = []
+    for value, result in zip(values, results):
+        started = time.perf_counter()
+        samples = sample(result.model, n_samples, threshold=threshold, seed=seed)
+        produced = samples.counts[samples.valid]
+        distribution = metrics.prevalence(produced) if len(produced) else np.full(len(reference), 1 / len(reference))
+        rebuilt = reconstruct(result.model, test_data.x, y=test_data.y, threshold=threshold)
+        rows.append(
+            {
+                setting: value,
+                "n_parameters": result.model.n_parameters()["total"],
+                "test_nelbo": result.history["test_nelbo"][-1],
+                "test_rec": result.history["test_rec"][-1],
+                "test_kl": result.history["test_kl"][-1],
+                "prevalence_kl": metrics.prevalence_kl(reference, distribution),
+                "prevalence_js": metrics.jensen_shannon(reference, distribution),
+                "uniqueness": metrics.uniqueness(samples.formulas),
+                "reconstructed_elements": metrics.element_set_match_rate(rebuilt.counts, test_data.counts),
+                "status": result.status,
+                "train_seconds": result.elapsed_seconds / len(values),
+                "wall_seconds": share + time.perf_counter() - started,
+            }
+        )
+    return pd.DataFrame(rows)

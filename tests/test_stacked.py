@@ -1,0 +1,117 @@
+from dataclasses import replace
+
+import pytest
+import torch
+from torch.func import stack_module_state
+
+from matvae.model import VAE, ModelConfig
+from matvae.stacked import _GivenNoiseVAE, _Loss, stacked_loss, stacked_sweep, train_stacked
+from matvae.training import METRICS, TrainConfig, evaluate, train
+from matvae.tuning import sweep
+
+SMALL = ModelConfig(hidden_dim=16, latent_dim=3)
+FAST = TrainConfig(epochs=3, batch_size=64, device="cpu")
+BETAS = (1.0, 0.1, 0.01)
+
+
+def betas(*values: float) -> list[ModelConfig]:
+    return [replace(SMALL, kl_weight=b) for b in values]
+
+
+def test_results_have_the_shape_and_history_of_train(small_split):
+    results = train_stacked(small_split.train, small_split.test, betas(*BETAS), FAST)
+    serial = train(small_split.train, small_split.test, SMALL, FAST)
+    assert len(results) == len(BETAS)
+    for result, beta in zip(results, BETAS):
+        assert isinstance(result.model, VAE) and result.model.config.kl_weight == beta
+        assert result.history.keys() == serial.history.keys()
+        assert all(len(values) == FAST.epochs for values in result.history.values())
+        assert result.status == "trained" and result.epochs == FAST.epochs
+        assert {k: v.shape for k, v in result.model.state_dict().items()} == {k: v.shape for k, v in serial.model.state_dict().items()}
+
+
+def test_each_stacked_loss_is_the_models_own_loss():
+    torch.manual_seed(0)
+    models = [VAE(config, torch.rand(SMALL.n_classes)) for config in betas(*BETAS)]
+    x = torch.softmax(torch.randn(32, SMALL.n_elements), dim=-1)
+    y = torch.randint(0, SMALL.n_classes, (32,))
+    params, buffers = stack_module_state(models)
+    template = _Loss(_GivenNoiseVAE(SMALL).to("meta"))
+    eps = torch.randn((32, SMALL.latent_dim), generator=torch.Generator().manual_seed(7)).expand(len(models), -1, -1)
+    kl_weights = torch.tensor(BETAS)
+    prefixed = [{f"model.{k}": v for k, v in d.items()} for d in (params, buffers)]
+    loss, summaries = stacked_loss(template, *prefixed, kl_weights, x, y, eps)
+    for k, model in enumerate(models):  # the oracle: each model's own loss, drawing the same noise
+        own_loss, own = model.loss(x, y, torch.Generator().manual_seed(7))
+        assert loss[k].item() == pytest.approx(own_loss.item(), rel=1e-5)
+        for name in METRICS:
+            assert summaries[name][k].item() == pytest.approx(own[name].item(), rel=1e-5, abs=1e-6), name
+
+
+def test_stacked_models_equal_serially_trained_ones_to_rounding(small_split):
+    configs = betas(1.0, 0.1)
+    train_configs = [FAST, replace(FAST, seed=5)]
+    for result, config, train_config in zip(train_stacked(small_split.train, small_split.test, configs, train_configs), configs, train_configs):
+        serial = train(small_split.train, small_split.test, config, train_config)
+        for name, value in serial.model.state_dict().items():
+            torch.testing.assert_close(result.model.state_dict()[name], value, rtol=1e-4, atol=1e-6)
+        assert result.history["test_nelbo"] == pytest.approx(serial.history["test_nelbo"], rel=1e-5)
+
+
+def test_training_lowers_every_models_test_nelbo(small_split):
+    train_configs = [replace(FAST, epochs=8, seed=s) for s in (0, 1)]
+    results = train_stacked(small_split.train, small_split.test, betas(1.0, 0.1), train_configs)
+    x = torch.as_tensor(small_split.test.x, dtype=torch.float32)
+    y = torch.as_tensor(small_split.test.y)
+    for result, config, train_config in zip(results, betas(1.0, 0.1), train_configs):
+        torch.manual_seed(train_config.seed)
+        untrained = evaluate(VAE(config), x, y, seed=train_config.seed + 2)["nelbo"]
+        assert result.history["test_nelbo"][-1] < untrained - 1
+
+
+@pytest.mark.parametrize(
+    ("model_configs", "train_configs", "match"),
+    [
+        ([SMALL, replace(SMALL, hidden_dim=32)], FAST, r"model_configs\[1\]\.hidden_dim=32 != model_configs\[0\]\.hidden_dim=16"),
+        ([SMALL, replace(SMALL, class_weight=2.0)], FAST, r"model_configs\[1\]\.class_weight"),
+        ([SMALL, SMALL], [FAST, replace(FAST, batch_size=32)], r"train_configs\[1\]\.batch_size=32"),
+        ([SMALL, SMALL], [FAST], r"len\(train_configs\)=1 != len\(model_configs\)=2"),
+        ([], FAST, "model_configs is empty"),
+        ([SMALL, "paper"], FAST, r"model_configs\[1\] must be a ModelConfig"),
+    ],
+)
+def test_configs_that_cannot_stack_are_refused(small_split, model_configs, train_configs, match):
+    with pytest.raises(ValueError, match=match):
+        train_stacked(small_split.train, small_split.test, model_configs, train_configs)
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(small_split, tmp_path):
+    configs, path = betas(1.0, 0.03), tmp_path / "stack.pt"
+    whole = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4))
+    first = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=2), checkpoint_path=path)
+    assert [r.status for r in first] == ["trained", "trained"]
+    resumed = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4), checkpoint_path=path)
+    assert [r.status for r in resumed] == ["resumed", "resumed"]
+    for a, b in zip(whole, resumed):
+        for name, value in a.model.state_dict().items():
+            assert torch.equal(value, b.model.state_dict()[name]), name
+        assert a.history["test_nelbo"] == b.history["test_nelbo"]
+    loaded = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4), checkpoint_path=path)
+    assert [r.status for r in loaded] == ["loaded", "loaded"]
+    with pytest.raises(ValueError, match="other models, settings or data"):
+        train_stacked(small_split.train, small_split.test, betas(1.0, 0.1), replace(FAST, epochs=4), checkpoint_path=path)
+
+
+def test_stacked_sweep_has_the_columns_of_sweep(small_split, tmp_path):
+    kwargs = {"reference_counts": small_split.dataset.counts, "n_samples": 200}
+    one_epoch = replace(FAST, epochs=1)
+    serial = sweep(small_split.train, small_split.test, "kl_weight", "1,0.1", SMALL, one_epoch, checkpoint_dir=tmp_path / "serial", **kwargs)
+    stacked = stacked_sweep(small_split.train, small_split.test, "kl_weight", "1,0.1", SMALL, one_epoch, checkpoint_dir=tmp_path, **kwargs)
+    assert stacked.columns.tolist() == serial.columns.tolist()
+    assert stacked["kl_weight"].tolist() == [1.0, 0.1]
+    assert stacked["test_nelbo"].tolist() == pytest.approx(serial["test_nelbo"].tolist(), rel=1e-5)
+    seeds = stacked_sweep(small_split.train, small_split.test, "seed", [0, 3], SMALL, one_epoch, **kwargs)
+    assert seeds.columns.tolist()[0] == "seed" and seeds.columns.tolist()[1:] == serial.columns.tolist()[1:]
+    assert seeds["test_nelbo"].nunique() == 2
+    with pytest.raises(ValueError, match="setting must be one of"):
+        stacked_sweep(small_split.train, small_split.test, "hidden_dim", [8], SMALL, one_epoch, **kwargs)
