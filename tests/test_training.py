@@ -96,6 +96,8 @@ def test_resume_equals_an_uninterrupted_run(small_split, tmp_path):
 KILLED_RUN = textwrap.dedent(
     """
     import sys
+    import torch
+    torch.set_num_threads(int(sys.argv[3]))  # the parent's thread count: the same reductions, the same weights
     from matvae.data import SplitData
     from matvae.model import ModelConfig
     from matvae.training import TrainConfig, train
@@ -109,7 +111,7 @@ KILLED_RUN = textwrap.dedent(
 def test_sigkill_mid_run_then_resume_reaches_the_uninterrupted_result(small_split, tmp_path):
     data_path, checkpoint = tmp_path / "data.npz", tmp_path / "killed.pt"
     small_split.save(data_path)
-    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_path), str(checkpoint)], env=os.environ.copy())
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_path), str(checkpoint), str(torch.get_num_threads())], env=os.environ.copy())
     try:
         deadline = time.time() + 120
         while time.time() < deadline:

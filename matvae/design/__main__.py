@@ -71,8 +71,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
-
     from matvae.files import atomic_write
     from matvae.results import _plain
 
@@ -83,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         objective = make_objective(args.objective, oracle=args.oracle, **settings)
     except ValueError as exc:
         p.error(str(exc))
-    torch.set_num_threads(1)
     model = train_counts = None
     if any(m in ("random-latent", "cmaes-latent", "rl-latent") for m in args.method):
         from matvae.pretrained import load_pretrained
@@ -107,4 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import torch
+
+    torch.set_num_threads(1)  # PPO is deterministic given its seed on one thread (set here: main() leaves callers alone)
     sys.exit(main())

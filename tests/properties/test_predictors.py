@@ -20,10 +20,18 @@ from matvae.properties.predictors import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Torch on one thread for this module's fits, restored afterwards (other tests compare across processes)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def space():
     """The Ga-Mo-S-Li-O materials of the snapshot (288 rows) with their formation energies, split by formula."""
-    torch.set_num_threads(1)
     table = load_materials(elements="Ga,Mo,S,Li,O", cache=False)
     data = build_dataset(table)
     energy = table["formation_energy_per_atom"].to_numpy(float)
