@@ -222,9 +222,8 @@ def check_max_atoms(max_atoms: int) -> int:
     return check_int("max_atoms", max_atoms, minimum=1, maximum=MAX_FORMULA_ATOMS)
 
 
-def check_fractions(x: np.ndarray, *, name: str = "x") -> np.ndarray:
-    """Validate normalised inputs x: (n, 89) with n >= 1, finite, >= 0, rows summing to 1 within
-    :data:`ROW_SUM_TOLERANCE`. Returns them as a float64 (n, 89) array."""
+def as_matrix(x: np.ndarray, *, name: str = "x") -> np.ndarray:
+    """``x`` as a float64 (n, 89) array, one row per material; ``ValueError`` naming ``name`` otherwise."""
     try:
         array = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -234,6 +233,13 @@ def check_fractions(x: np.ndarray, *, name: str = "x") -> np.ndarray:
             f"{name} must have shape (n, {N_ELEMENTS}), one row per material and one column per element, "
             f"got shape {array.shape}"
         )
+    return array
+
+
+def check_fractions(x: np.ndarray, *, name: str = "x") -> np.ndarray:
+    """Validate normalised inputs x: (n, 89) with n >= 1, finite, >= 0, rows summing to 1 within
+    :data:`ROW_SUM_TOLERANCE`. Returns them as a float64 (n, 89) array."""
+    array = as_matrix(x, name=name)
     if len(array) == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); give at least one row")
     matrix = check_vectors(array, name=name)

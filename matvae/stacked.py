@@ -33,8 +33,8 @@ from matvae.files import read_checked, write_checked
 from matvae.model import VAE, ModelConfig
 from matvae.params import check_float_list, check_int_list
 from matvae.progress import progress_bar
-from matvae.sampling import reconstruct, sample
 from matvae.training import METRICS, TrainConfig, TrainResult
+from matvae.tuning import sweep_row
 
 STACK_FORMAT = "matvae-stack"
 STACK_VERSION = 1
@@ -284,27 +284,9 @@ def stacked_sweep(
     results = train_stacked(train_data, test_data, model_configs, train_configs, checkpoint_path=path, show_progress=show_progress)
     share = (time.perf_counter() - started) / len(values)
     reference = metrics.prevalence(reference_counts)
-    rows = []
-    for value, result in zip(values, results):
-        started = time.perf_counter()
-        samples = sample(result.model, n_samples, threshold=threshold, seed=seed)
-        produced = samples.counts[samples.valid]
-        distribution = metrics.prevalence(produced) if len(produced) else np.full(len(reference), 1 / len(reference))
-        rebuilt = reconstruct(result.model, test_data.x, y=test_data.y, threshold=threshold)
-        rows.append(
-            {
-                setting: value,
-                "n_parameters": result.model.n_parameters()["total"],
-                "test_nelbo": result.history["test_nelbo"][-1],
-                "test_rec": result.history["test_rec"][-1],
-                "test_kl": result.history["test_kl"][-1],
-                "prevalence_kl": metrics.prevalence_kl(reference, distribution),
-                "prevalence_js": metrics.jensen_shannon(reference, distribution),
-                "uniqueness": metrics.uniqueness(samples.formulas),
-                "reconstructed_elements": metrics.element_set_match_rate(rebuilt.counts, test_data.counts),
-                "status": result.status,
-                "train_seconds": result.elapsed_seconds / len(values),
-                "wall_seconds": share + time.perf_counter() - started,
-            }
-        )
+    rows = [
+        sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
+                  train_seconds=result.elapsed_seconds / len(values), started=time.perf_counter() - share)
+        for value, result in zip(values, results)
+    ]
     return pd.DataFrame(rows)

@@ -64,27 +64,47 @@ def sweep(
             train_data, test_data, config, train_config,
             checkpoint_path=Path(checkpoint_dir) / f"{setting}-{value:g}.pt", show_progress=show_progress,
         )  # fmt: skip
-        samples = sample(result.model, n_samples, threshold=threshold, seed=seed)
-        produced = samples.counts[samples.valid]
-        distribution = metrics.prevalence(produced) if len(produced) else np.full(len(reference), 1 / len(reference))
-        rebuilt = reconstruct(result.model, test_data.x, y=test_data.y, threshold=threshold)
         rows.append(
-            {
-                setting: value,
-                "n_parameters": result.model.n_parameters()["total"],
-                "test_nelbo": result.history["test_nelbo"][-1],
-                "test_rec": result.history["test_rec"][-1],
-                "test_kl": result.history["test_kl"][-1],
-                "prevalence_kl": metrics.prevalence_kl(reference, distribution),
-                "prevalence_js": metrics.jensen_shannon(reference, distribution),
-                "uniqueness": metrics.uniqueness(samples.formulas),
-                "reconstructed_elements": metrics.element_set_match_rate(rebuilt.counts, test_data.counts),
-                "status": result.status,
-                "train_seconds": result.elapsed_seconds,
-                "wall_seconds": time.perf_counter() - started,
-            }
+            sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
+                      train_seconds=result.elapsed_seconds, started=started)
         )
     return pd.DataFrame(rows)
+
+
+def sweep_row(
+    setting: str,
+    value,
+    result,
+    test_data: MaterialsDataset,
+    reference: np.ndarray,
+    *,
+    n_samples: int,
+    threshold: float,
+    seed: int,
+    train_seconds: float,
+    started: float,
+) -> dict:
+    """One row of :func:`sweep` for a trained model (a :class:`~matvae.training.TrainResult`): its test metrics,
+    ``n_samples`` samples measured against the ``reference`` prevalence, and the round trip of the test split.
+    ``wall_seconds`` counts from ``started`` (a ``time.perf_counter()`` value)."""
+    samples = sample(result.model, n_samples, threshold=threshold, seed=seed)
+    produced = samples.counts[samples.valid]
+    distribution = metrics.prevalence(produced) if len(produced) else np.full(len(reference), 1 / len(reference))
+    rebuilt = reconstruct(result.model, test_data.x, y=test_data.y, threshold=threshold)
+    return {
+        setting: value,
+        "n_parameters": result.model.n_parameters()["total"],
+        "test_nelbo": result.history["test_nelbo"][-1],
+        "test_rec": result.history["test_rec"][-1],
+        "test_kl": result.history["test_kl"][-1],
+        "prevalence_kl": metrics.prevalence_kl(reference, distribution),
+        "prevalence_js": metrics.jensen_shannon(reference, distribution),
+        "uniqueness": metrics.uniqueness(samples.formulas),
+        "reconstructed_elements": metrics.element_set_match_rate(rebuilt.counts, test_data.counts),
+        "status": result.status,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - started,
+    }
 
 
 def choose_width(sweep: pd.DataFrame) -> int:

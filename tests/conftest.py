@@ -42,3 +42,15 @@ def small_table():
     from matvae.data import load_materials
 
     return load_materials(elements="Ga,Mo,S,Li,O", cache=False)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a test module (tiny models on a busy 2-core machine run faster without thread
+    hand-offs; PPO and resume checks are bit-exact only at a fixed thread count), restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,8 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from matvae.composition import check_vectors
-from matvae.elements import ELEMENTS, N_ELEMENTS
+from matvae.composition import as_matrix, check_vectors
+from matvae.elements import ELEMENTS
 
 MAGPIE_PROPERTIES: tuple[str, ...] = (
     "Number",
@@ -91,15 +91,7 @@ def check_compositions(x: np.ndarray, *, name: str = "x") -> np.ndarray:
 
     Returns the rows normalised to atomic fractions, (n, 89) float64. ``ValueError`` names the bad row.
     """
-    try:
-        array = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric (n, {N_ELEMENTS}) array, got {type(x).__name__} ({exc})") from None
-    if array.ndim != 2 or array.shape[1] != N_ELEMENTS:
-        raise ValueError(
-            f"{name} must have shape (n, {N_ELEMENTS}), one row per material and one column per element, "
-            f"got shape {array.shape}"
-        )
+    array = as_matrix(x, name=name)
     matrix = check_vectors(array, name=name)  # finite, >= 0, no all-zero row (each error names its row)
     return matrix / matrix.sum(axis=1, keepdims=True)
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from matvae.composition import encode, reduced_formula
+from matvae.elements import N_ELEMENTS
 from matvae.params import check_int
 from matvae.properties.hull import HullReference
 
@@ -61,7 +62,7 @@ def formula_counts(formulas: Sequence[str] | str) -> np.ndarray:
     if isinstance(formulas, np.ndarray):
         formulas = formulas.tolist()
     formulas = list(formulas)
-    counts = np.zeros((len(formulas), 89))
+    counts = np.zeros((len(formulas), N_ELEMENTS))
     for i, formula in enumerate(formulas):
         try:
             counts[i] = encode(formula)
@@ -115,7 +116,7 @@ class StabilityOracle:
     def predict_counts(self, counts: np.ndarray, energy: np.ndarray | None = None) -> pd.DataFrame:
         """As :meth:`predict` for (n, 89) integer counts; ``energy`` (n,) replaces the predicted energies
         (to place known energies, e.g. the true ones, against the same hull)."""
-        counts = np.asarray(counts, dtype=np.float64).reshape(-1, 89)
+        counts = np.asarray(counts, dtype=np.float64).reshape(-1, N_ELEMENTS)
         if len(counts) == 0:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(PROPERTY_COLUMNS, (str, float, float, float, str, bool, int))})
         fractions = counts / counts.sum(axis=1, keepdims=True)

@@ -31,12 +31,9 @@ def fake():
     return module
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="module", autouse=True)
+def one_thread(one_torch_thread):
+    """Every design test module on one torch thread (:func:`one_torch_thread`), restored after each module."""
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,7 @@ def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, x.astype(float) @ values
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: tiny models on a busy 2-core machine run many times faster without thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ from matvae.properties.predictors import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Torch on one thread for this module's fits, restored afterwards (other tests compare across processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
