@@ -48,7 +48,7 @@ figures_dir = "figures"  # where the figures are saved as PNG
 
 # %% tags=["hide-input"]
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 from myst_nb import glue
 
 from matvae import plots
@@ -144,8 +144,7 @@ for name, campaign in campaigns.items():
 
 # %% tags=["nbval-ignore-output"]
 for name, campaign in campaigns.items():
-    display(Markdown(f"**Objective: {name}**"))
-    display(chapter.format_summary(chapter.method_summary(campaign)))
+    display(chapter.format_summary(chapter.method_summary(campaign)).style.set_caption(f"Objective: {name}"))
 
 # %% [markdown]
 # On the {glue:text}`lead` objective the best method is **{glue:text}`lead_best`**, with a success rate of
@@ -165,8 +164,7 @@ best = {name: chapter.best_materials(runs[name], settings.n_best, split.dataset.
         for name in campaigns}
 glue("n_best_text", f"{settings.n_best}", display=False)
 for name, table in best.items():
-    display(Markdown(f"**Objective: {name}**"))
-    display(table.drop(columns=["decomposes to"]).style.hide(axis="index").format(
+    display(table.drop(columns=["decomposes to"]).style.set_caption(f"Objective: {name}").hide(axis="index").format(
         {"score": "{:.3f}", "formation energy (eV/atom)": "{:.3f}", "e above hull (eV/atom)": "{:.3f}",
          "distance": "{:.2f}"}))
 
