@@ -1,7 +1,8 @@
 # The two commands that do everything on a fresh machine (each creates .venv on first use):
 #   make book   execute every notebook on the embedded snapshot and build the HTML book (_build/html)
 #   make test   unit tests and the nbval notebook regression tests
-# Options: SCALE=cpu|paper|tiny (make book), PYTHON=python3.11, TORCH_SPEC="torch==2.13.0".
+# Options: SCALE=cpu|paper|tiny (make book), BACKEND=local|ray (make book: where the sweeps and design runs go;
+# ray: the cluster of RAY_ADDRESS, else a local Ray), PYTHON=python3.11, TORCH_SPEC="torch==2.13.0".
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,6 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 SCALE ?= cpu
+BACKEND ?=
 PYTEST_ARGS ?=
 
 .PHONY: book notebooks html test test-portable references benchmark readme clean venv
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 book: notebooks html
 
 notebooks: $(STAMP)
-	$(BIN)/python -m matvae.book --scale $(SCALE)
+	$(BIN)/python -m matvae.book --scale $(SCALE) $(if $(BACKEND),-p backend $(BACKEND))
 
 html: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going

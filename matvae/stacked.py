@@ -31,10 +31,11 @@ from matvae import metrics, training
 from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import read_checked, write_checked
 from matvae.model import VAE, ModelConfig
-from matvae.params import check_float_list, check_int_list
+from matvae.params import check_float_list, check_int, check_int_list
 from matvae.progress import progress_bar
+from matvae.runner import Job, Resources, run_jobs
 from matvae.training import METRICS, TrainConfig, TrainResult
-from matvae.tuning import sweep_row
+from matvae.tuning import BUSY_POLL_SECONDS, sweep_row
 
 STACK_FORMAT = "matvae-stack"
 STACK_VERSION = 1
@@ -250,6 +251,42 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     return results
 
 
+def train_stack_and_measure(
+    *,
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    reference: np.ndarray,
+    setting: str,
+    values: tuple,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    checkpoint_path: str | None,
+    n_samples: int,
+    threshold: float,
+    seed: int,
+    show_progress: bool | None,
+) -> list[dict]:
+    """One job of :func:`stacked_sweep`: train the stack of ``values`` together, then measure each model."""
+    if setting == "seed":
+        model_configs, train_configs = [model_config] * len(values), [replace(train_config, seed=v) for v in values]
+    else:
+        model_configs, train_configs = [replace(model_config, kl_weight=v) for v in values], train_config
+    started = time.perf_counter()
+    while True:
+        try:
+            results = train_stacked(train_data, test_data, model_configs, train_configs, checkpoint_path=checkpoint_path,
+                                    show_progress=show_progress)
+            break
+        except training.CheckpointBusyError:  # another sweep trains this stack now: wait, then load it
+            time.sleep(BUSY_POLL_SECONDS)
+    share = (time.perf_counter() - started) / len(values)
+    return [
+        sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
+                  train_seconds=result.elapsed_seconds / len(values), started=time.perf_counter() - share)
+        for value, result in zip(values, results)
+    ]
+
+
 def stacked_sweep(
     train_data: MaterialsDataset,
     test_data: MaterialsDataset,
@@ -264,29 +301,36 @@ def stacked_sweep(
     threshold: float = 0.04,
     seed: int = 0,
     show_progress: bool | None = None,
+    stack_size: int | None = None,
+    backend: str = "local",
+    resources: Resources = Resources(),
+    outcomes: list | None = None,
 ) -> pd.DataFrame:
     """:func:`matvae.tuning.sweep` over ``kl_weight`` or the training ``seed``, with the models trained stacked.
 
     Same columns as ``sweep``; ``train_seconds`` is each model's share (1/K) of the stack's training time and
-    ``wall_seconds`` that share plus the model's own sampling and reconstruction. Checkpoint (one for the
-    stack): ``checkpoint_dir/stack-{setting}-{values}.pt``.
+    ``wall_seconds`` that share plus the model's own sampling and reconstruction. The values are cut into stacks of
+    ``stack_size`` models (``None``: one stack of all); each stack is one job of :func:`matvae.runner.run_jobs` on
+    ``backend``, asking ``resources``, with one checkpoint ``checkpoint_dir/stack-{setting}-{values}.pt``.
     """
     if setting not in SWEEPABLE:
         raise ValueError(f"setting must be one of {SWEEPABLE}, got {setting!r}")
     if setting == "seed":
         values = check_int_list("values", values, minimum=0)
-        model_configs, train_configs = [model_config] * len(values), [replace(train_config, seed=v) for v in values]
     else:
         values = check_float_list("values", values, low=0.0)
-        model_configs, train_configs = [replace(model_config, kl_weight=v) for v in values], train_config
-    path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"stack-{setting}-{'_'.join(f'{v:g}' for v in values)}.pt"
-    started = time.perf_counter()
-    results = train_stacked(train_data, test_data, model_configs, train_configs, checkpoint_path=path, show_progress=show_progress)
-    share = (time.perf_counter() - started) / len(values)
-    reference = metrics.prevalence(reference_counts)
-    rows = [
-        sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
-                  train_seconds=result.elapsed_seconds / len(values), started=time.perf_counter() - share)
-        for value, result in zip(values, results)
-    ]
-    return pd.DataFrame(rows)
+    size = len(values) if stack_size is None else check_int("stack_size", stack_size, minimum=1)
+    stacks = [values[i : i + size] for i in range(0, len(values), size)]
+    storage = None if checkpoint_dir is None else Path(checkpoint_dir).resolve()
+    common = dict(setting=setting, model_config=model_config, train_config=train_config, n_samples=n_samples,
+                  threshold=threshold, seed=seed, show_progress=show_progress if backend == "local" else False)
+    jobs = []
+    for stack in stacks:
+        name = f"stack-{setting}-{'_'.join(f'{v:g}' for v in stack)}"
+        path = None if storage is None else str(storage / f"{name}.pt")
+        jobs.append(Job(name, train_stack_and_measure, dict(common, values=stack, checkpoint_path=path), resources))
+    shared = dict(train_data=train_data, test_data=test_data, reference=metrics.prevalence(reference_counts))
+    done = run_jobs(jobs, backend=backend, storage=storage, shared=shared, desc=f"{setting} stacks", show_progress=show_progress)
+    if outcomes is not None:
+        outcomes.extend(done)
+    return pd.DataFrame([row for outcome in done for row in outcome.value])

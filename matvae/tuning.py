@@ -17,13 +17,67 @@ from matvae import metrics
 from matvae.composition import decode_counts
 from matvae.data.dataset import MaterialsDataset
 from matvae.model import ModelConfig
-from matvae.params import check_float_list, check_int_list
-from matvae.progress import progress_bar
+from matvae.params import check_float_list, check_int_list, check_seed
+from matvae.runner import Job, Resources, run_jobs
 from matvae.sampling import reconstruct, sample
-from matvae.training import TrainConfig, train
+from matvae.training import CheckpointBusyError, TrainConfig, train
+
+SWEEPABLE: tuple[str, ...] = ("hidden_dim", "kl_weight", "seed")
+"""What a sweep may vary: a :class:`ModelConfig` field (``hidden_dim``, ``kl_weight``) or the training ``seed``."""
+BUSY_POLL_SECONDS = 1.0  # how often a job waits for a checkpoint another sweep is training
 
 
-SWEEPABLE: tuple[str, ...] = ("hidden_dim", "kl_weight")
+def check_sweep_values(setting: str, values) -> tuple:
+    """``values`` of ``setting`` checked (a list or a comma-separated string): widths and seeds are integers."""
+    if setting not in SWEEPABLE:
+        raise ValueError(f"setting must be one of {SWEEPABLE}, got {setting!r}")
+    if setting == "hidden_dim":
+        return check_int_list("values", values, minimum=1)
+    if setting == "seed":
+        return tuple(check_seed(f"values[{i}]", v) for i, v in enumerate(check_int_list("values", values, minimum=0)))
+    return check_float_list("values", values, low=0.0)
+
+
+def configs_for(setting: str, value, model_config: ModelConfig, train_config: TrainConfig) -> tuple[ModelConfig, TrainConfig]:
+    """The model and training settings of the sweep's model for ``setting = value``."""
+    if setting == "seed":
+        return model_config, replace(train_config, seed=value)
+    return replace(model_config, **{setting: value}), train_config
+
+
+def train_when_free(train_data, test_data, model_config, train_config, *, checkpoint_path, show_progress=None):
+    """:func:`matvae.training.train`, waiting while another run (another sweep on the same storage) trains the
+    same checkpoint; then its finished checkpoint is loaded instead of trained twice."""
+    while True:
+        try:
+            return train(train_data, test_data, model_config, train_config, checkpoint_path=checkpoint_path,
+                         show_progress=show_progress)
+        except CheckpointBusyError:
+            time.sleep(BUSY_POLL_SECONDS)
+
+
+def train_and_measure(
+    *,
+    train_data: MaterialsDataset,
+    test_data: MaterialsDataset,
+    reference: np.ndarray,
+    setting: str,
+    value,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    checkpoint_path: str | None,
+    n_samples: int,
+    threshold: float,
+    seed: int,
+    show_progress: bool | None,
+) -> dict:
+    """One job of :func:`sweep`: train the model of ``setting = value`` (resuming its checkpoint) and measure it."""
+    started = time.perf_counter()
+    config, train_settings = configs_for(setting, value, model_config, train_config)
+    result = train_when_free(train_data, test_data, config, train_settings, checkpoint_path=checkpoint_path,
+                             show_progress=show_progress)
+    return sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
+                     train_seconds=result.elapsed_seconds, started=started)
 
 
 def sweep(
@@ -40,35 +94,38 @@ def sweep(
     threshold: float = 0.04,
     seed: int = 0,
     show_progress: bool | None = None,
+    backend: str = "local",
+    resources: Resources = Resources(),
+    outcomes: list | None = None,
 ) -> pd.DataFrame:
-    """Train one model per value of a :class:`ModelConfig` field and measure what Figure 5 shows, and more.
+    """Train one model per value of a setting and measure what Figure 5 shows, and more.
 
-    ``setting`` is ``"hidden_dim"`` (the paper's Figure 5) or ``"kl_weight"``. One row per value:
-    ``test_nelbo``, ``test_rec``, ``test_kl`` (last epoch), ``prevalence_kl`` / ``prevalence_js`` of
+    ``setting`` is ``"hidden_dim"`` (the paper's Figure 5), ``"kl_weight"`` or the training ``"seed"``. One row per
+    value: ``test_nelbo``, ``test_rec``, ``test_kl`` (last epoch), ``prevalence_kl`` / ``prevalence_js`` of
     ``n_samples`` samples against ``reference_counts``' prevalence, ``uniqueness`` of the samples,
     ``reconstructed_elements`` (share of test materials whose element set comes back through mu(x) and the
     paper's rule), ``n_parameters``, ``status`` and timings. Checkpoints: ``checkpoint_dir/{setting}-{value}.pt``.
+
+    Each model is one job of :func:`matvae.runner.run_jobs` on ``backend`` (``"local"``: one after another in this
+    process; ``"ray"``: Ray tasks asking ``resources`` each, ``checkpoint_dir`` then being the storage every worker
+    writes to). Pass a list as ``outcomes`` to get each job's :class:`~matvae.runner.JobOutcome` (attempts, host).
     """
-    if setting not in SWEEPABLE:
-        raise ValueError(f"setting must be one of {SWEEPABLE}, got {setting!r}")
-    if setting == "hidden_dim":
-        values = check_int_list("values", values, minimum=1)
-    else:
-        values = check_float_list("values", values, low=0.0)
-    reference = metrics.prevalence(reference_counts)
-    rows = []
-    for value in progress_bar(values, desc=setting, unit="model", enabled=show_progress):
-        config = replace(model_config, **{setting: value})
-        started = time.perf_counter()
-        result = train(
-            train_data, test_data, config, train_config,
-            checkpoint_path=Path(checkpoint_dir) / f"{setting}-{value:g}.pt", show_progress=show_progress,
-        )  # fmt: skip
-        rows.append(
-            sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
-                      train_seconds=result.elapsed_seconds, started=started)
-        )
-    return pd.DataFrame(rows)
+    values = check_sweep_values(setting, values)
+    if not isinstance(resources, Resources):
+        raise ValueError(f"resources must be a matvae.runner.Resources, got {type(resources).__name__}")
+    storage = Path(checkpoint_dir).resolve()
+    common = dict(setting=setting, model_config=model_config, train_config=train_config, n_samples=n_samples,
+                  threshold=threshold, seed=seed, show_progress=show_progress if backend == "local" else False)
+    jobs = [
+        Job(f"{setting}-{value:g}", train_and_measure,
+            dict(common, value=value, checkpoint_path=str(storage / f"{setting}-{value:g}.pt")), resources)
+        for value in values
+    ]
+    shared = dict(train_data=train_data, test_data=test_data, reference=metrics.prevalence(reference_counts))
+    done = run_jobs(jobs, backend=backend, storage=storage, shared=shared, desc=setting, show_progress=show_progress)
+    if outcomes is not None:
+        outcomes.extend(done)
+    return pd.DataFrame([outcome.value for outcome in done])
 
 
 def sweep_row(

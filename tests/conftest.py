@@ -54,3 +54,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray with 2 CPUs (what CI has) for the tests of the ``ray`` backend, shut down after the session.
+    Ray is part of the dev install (the ``cluster`` extra): these tests fail, not skip, where it is missing."""
+    import ray
+
+    from matvae.runner import init_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    address = os.environ.pop("RAY_ADDRESS", None)  # never the user's cluster
+    init_ray(num_cpus=2, object_store_memory=200 * 1024**2)
+    yield ray
+    ray.shutdown()
+    if address is not None:
+        os.environ["RAY_ADDRESS"] = address

@@ -1,4 +1,4 @@
-"""``python -m matvae.design --method NAME[,NAME] --objective NAME --budget N --seed S[,S] --json PATH``
+"""``python -m matvae.design --method NAME[,NAME] --objective NAME --budget N --seed S[,S] --json PATH [--backend ray]``
 
 Runs each method with each seed on ``budget`` oracle calls and writes (atomically) the summary of
 :meth:`matvae.design.result.DesignResult.summary`: one JSON object for one run, a list for several.
@@ -14,10 +14,11 @@ import importlib
 import json
 import sys
 
-from matvae.design.campaign import check_methods
-from matvae.design.methods import METHODS, run_method
+from matvae.design.campaign import check_methods, run_one
+from matvae.design.methods import METHODS
 from matvae.design.objectives import OBJECTIVES, make_objective
 from matvae.params import check_int, check_int_list, check_seed
+from matvae.runner import BACKENDS, Job, check_backend, run_jobs
 
 MODELS: tuple[str, ...] = ("sequence", "paper")
 
@@ -67,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=None, help="eV/atom, objective target-energy (default -1.0)")
     p.add_argument("--tolerance", type=float, default=None, help="eV/atom, objective target-energy (default 0.1)")
     p.add_argument("--oracle", type=_argument(_oracle), default=None, help="MODULE:FUNCTION replacing the default oracle")
+    p.add_argument("--backend", default="local", choices=BACKENDS, help="local (one run after another here) or ray")
+    p.add_argument("--storage", default=None, help="folder of the runs' attempt logs (shared by every Ray node)")
     return p
 
 
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: v for k in ("target", "tolerance") if (v := getattr(args, k)) is not None}
     try:
         objective = make_objective(args.objective, oracle=args.oracle, **settings)
+        check_backend(args.backend)  # Ray missing: a usage error before anything loads
     except ValueError as exc:
         p.error(str(exc))
     model = train_counts = None
@@ -91,13 +95,20 @@ def main(argv: list[str] | None = None) -> int:
 
         _, split = prepare_data(DataConfig())
         train_counts = split.train.counts
+    jobs = [
+        Job(f"{method}-seed{seed}", run_one,
+            {"method": method, "seed": seed, "budgets": (args.budget,), "progress": False, "options": {}})
+        for method in args.method
+        for seed in args.seed
+    ]
+    done = run_jobs(jobs, backend=args.backend, storage=args.storage, desc="runs",
+                    shared={"objective": objective, "model": model, "train_counts": train_counts})
     summaries = []
-    for method in args.method:
-        for seed in args.seed:
-            result = run_method(method, objective, budget=args.budget, seed=seed, model=model, train_counts=train_counts)
-            summaries.append(result.summary())
-            numbers = {k: summaries[-1][k] for k in ("n_oracle_calls", "n_proposals", "n_success", "success_rate", "best_score")}
-            print(f"{method} seed {seed}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in numbers.items()))
+    for job, outcome in zip(jobs, done):
+        summaries.append(outcome.value[1].summary())
+        numbers = {k: summaries[-1][k] for k in ("n_oracle_calls", "n_proposals", "n_success", "success_rate", "best_score")}
+        print(f"{job.kwargs['method']} seed {job.kwargs['seed']}: "
+              + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in numbers.items()))
     with atomic_write(args.json, mode="w") as handle:
         json.dump(_plain(summaries[0] if len(summaries) == 1 else summaries), handle, indent=1)
     return 0
