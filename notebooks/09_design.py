@@ -45,6 +45,7 @@ ppo_epochs = 4  # PPO passes over each update
 n_best = 5  # best materials shown per method
 results_dir = "artifacts/results"  # where the numbers for the README are written
 figures_dir = "figures"  # where the figures are saved as PNG
+backend = "local"  # where the runs go: local (this process) or ray (the cluster named by RAY_ADDRESS, else a local Ray)
 
 # %% tags=["hide-input"]
 import torch
@@ -62,7 +63,7 @@ settings = chapter.DesignSettings(
     data_file=data_file, paper_checkpoint=paper_checkpoint, checkpoint=checkpoint, methods=methods,
     paper_methods=paper_methods, objectives=objectives, target_energy=target_energy, tolerance=tolerance,
     budgets=budgets, seeds=seeds, ppo_steps=ppo_steps, ppo_batch_size=ppo_batch_size, ppo_epochs=ppo_epochs,
-    n_best=n_best, results_dir=results_dir, figures_dir=figures_dir,
+    n_best=n_best, results_dir=results_dir, figures_dir=figures_dir, backend=backend,
 )
 torch.set_num_threads(1)  # PPO is deterministic given its seed on one CPU thread
 split = SplitData.load(settings.data_file)

@@ -21,6 +21,7 @@ CASES = [
     ("05_decomposition", {"threshold": -0.1}, "threshold must lie in"),
     ("08_properties", {"energy_epochs": 2.5}, r"energy_epochs must be an integer"),
     ("09_design", {"budgets": "0,10"}, "budgets"),
+    ("09_design", {"backend": "slurm"}, r"backend must be one of \('local', 'ray'\), got 'slurm'"),
 ]
 
 

@@ -23,6 +23,7 @@ from matvae.design.objectives import OBJECTIVES, Objective, make_objective
 from matvae.design.result import DesignResult
 from matvae.models import AnyModel
 from matvae.params import check_float, check_int, check_int_list, check_seed, check_str
+from matvae.runner import check_backend
 
 PAPER_SUFFIX: str = " (paper VAE)"
 """Appended to a latent method's name when it searches the paper's VAE instead of the sequence VAE."""
@@ -62,8 +63,10 @@ class DesignSettings:
     n_best: int  # best materials shown per method
     results_dir: str
     figures_dir: str
+    backend: str = "local"  # where the runs go: "local" (this process) or "ray" (matvae.runner)
 
     def __post_init__(self) -> None:
+        check_backend(self.backend)
         for name in ("data_file", "paper_checkpoint", "checkpoint", "results_dir", "figures_dir"):
             check_str(name, getattr(self, name), allow_empty=False)
         _names("methods", self.methods, tuple(METHODS))
@@ -130,7 +133,7 @@ def run_design(
     methods on ``paper_model`` labelled ``METHOD (paper VAE)``. One row per method x seed x budget
     (:func:`matvae.design.run_campaign`); the runs are appended to ``results``."""
     common = {"budgets": settings.budget_list, "seeds": settings.seed_list, "train_counts": train_counts,
-              "progress": progress, "ppo": settings.ppo}
+              "progress": progress, "ppo": settings.ppo, "backend": settings.backend}
     frames = [run_campaign(settings.method_names, objective, model=model, results=results, **common)]
     if settings.paper_method_names:
         if paper_model is None:

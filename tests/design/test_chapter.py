@@ -52,6 +52,7 @@ def test_settings_parse_their_lists():
         ("n_best", 2.5, "n_best must be an integer"),
         ("data_file", "", "data_file must not be empty"),
         ("figures_dir", 3, "figures_dir must be a string"),
+        ("backend", "slurm", r"backend must be one of \('local', 'ray'\), got 'slurm'"),
     ],
 )
 def test_settings_refuse_bad_values_by_name(name, value, message):
