@@ -107,14 +107,15 @@ def train_or_load(
 
 
 def describe_training(result: TrainResult, checkpoint_path: str | Path) -> str:
-    """One sentence saying how a :class:`TrainResult` came about (trained, resumed, loaded or shipped)."""
+    """One sentence saying how a :class:`TrainResult` came about (trained, resumed, loaded or shipped); plain text,
+    for a chapter to glue into its prose."""
     minutes = result.elapsed_seconds / 60
     where = f"{minutes:.1f} min on {result.device}"
     name = Path(checkpoint_path).as_posix()
     return {
-        "trained": f"Trained in this run for {result.epochs} epochs ({where}); checkpoint `{name}`.",
-        "resumed": f"Resumed from `{name}` and trained to {result.epochs} epochs ({where} in all).",
-        "loaded": f"Loaded `{name}`, which holds this configuration trained for {result.epochs} epochs ({where}).",
+        "trained": f"Trained in this run for {result.epochs} epochs ({where}); checkpoint {name}.",
+        "resumed": f"Resumed from {name} and trained to {result.epochs} epochs ({where} in all).",
+        "loaded": f"Loaded {name}, which holds this configuration trained for {result.epochs} epochs ({where}).",
         "pretrained": f"Loaded the weights shipped with matvae, trained with this configuration on these data for "
         f"{result.epochs} epochs ({where}).",
     }[result.status]
