@@ -4,6 +4,7 @@
     python -m matvae.benchmark --hull           # also the hull decompositions of the whole snapshot
     python -m matvae.benchmark --oracle-only    # only the stability oracle: 10,000 sampled formulas scored
     python -m matvae.benchmark --stacked        # also the six-model beta sweep, serial vs stacked (--stacked-only: just it)
+    python -m matvae.benchmark --ray-only       # only the Ray backend against the local one, and the sweep plan
     python -m matvae.benchmark --json out.json  # also write the numbers as JSON
 
 Training: the epoch time on the full snapshot at the paper's model size and the achieved FLOP rate as a
@@ -179,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oracle-only", action="store_true", help="only time predict_properties on 10,000 samples")
     parser.add_argument("--stacked", action="store_true", help="also time the six-model beta sweep, serial vs stacked")
     parser.add_argument("--stacked-only", action="store_true", help="only the matmul rate and the stacked beta sweep")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray backend measurements")
+    parser.add_argument("--ray-only", action="store_true", help="only the Ray backend and the paper-scale sweep plan")
     parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--readme", help="with --ray-only: write the measured figures into this README's cluster section")
     args = parser.parse_args(argv)
     if args.oracle_only:
         report = oracle_speed()
@@ -216,6 +220,16 @@ def main(argv: list[str] | None = None) -> int:
         print_stacked(report["stacked_sweep"])
     if args.stacked_only:
         _write_json(args.json, report)
+        return 0
+    if args.ray_only:
+        seconds = measure_epochs(train_data, test_data, model_config, TrainConfig(device=str(device)), epochs=args.epochs)
+        _cluster(report, split, seconds, epoch_flops(model_config, n_train, len(test_data)))
+        _write_json(args.json, report)
+        if args.readme and "ray" in report:
+            from matvae import cluster_benchmark
+            from matvae.report import update_readme_section
+
+            update_readme_section(args.readme, "cluster", cluster_benchmark.markdown(report))
         return 0
     flops = epoch_flops(model_config, n_train, len(test_data))
     report["epoch_gflop"] = flops / 1e9
@@ -255,9 +269,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the 10-width sweep at 2,000 epochs: {report['width_sweep_seconds']:.0f} s", flush=True)
     else:
         print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
+    if not args.no_ray:
+        default = next((r for r in report["epochs"] if r["batch_size"] == TrainConfig().batch_size and not r["compile"]), None)
+        seconds = default["seconds_per_epoch"] if default else measure_epochs(
+            train_data, test_data, model_config, TrainConfig(device=str(device)), epochs=args.epochs)
+        _cluster(report, split, seconds, flops)
 
     _write_json(args.json, report)
     return 0
+
+
+def _cluster(report: dict, split, seconds_per_epoch: float, flops: float) -> None:
+    """The Ray part of the report (when Ray is installed) and the paper-scale sweep plan."""
+    from matvae import cluster_benchmark
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        print('Ray is not installed: pip install -e ".[cluster]" for the Ray measurements', flush=True)
+    else:
+        _, tiny = prepare_data(DataConfig(elements="Ga,Mo,S,Li,O"))
+        report["ray"] = cluster_benchmark.ray_speed(tiny, split)
+        cluster_benchmark.print_ray(report["ray"])
+    report["paper_plan"] = cluster_benchmark.paper_plan(seconds_per_epoch, flops / 1e9, widths=PAPER_WIDTHS,
+                                                        kl_weights=TUNING_KL_WEIGHTS)
+    cluster_benchmark.print_plan(report["paper_plan"])
 
 
 def _write_json(path: str | None, report: dict) -> None:

@@ -89,6 +89,14 @@ def check_backend(backend: Any) -> str:
     return backend
 
 
+def default_resources(backend: str) -> Resources:
+    """What a job asks for when its caller says nothing: one CPU, plus one GPU on a Ray cluster that has GPUs (so
+    ``device="auto"`` training finds one; Ray hides the GPUs from a job that asks for none)."""
+    if check_backend(backend) == "ray" and init_ray().cluster_resources().get("GPU", 0) > 0:
+        return Resources(cpus=1.0, gpus=1.0)
+    return Resources()
+
+
 def attempts_path(storage: str | os.PathLike, name: str) -> Path:
     """The attempt log of job ``name`` under ``storage``."""
     return Path(storage) / ".runs" / f"{name}.attempts"

@@ -33,7 +33,7 @@ from matvae.files import read_checked, write_checked
 from matvae.model import VAE, ModelConfig
 from matvae.params import check_float_list, check_int, check_int_list
 from matvae.progress import progress_bar
-from matvae.runner import Job, Resources, run_jobs
+from matvae.runner import Job, Resources, default_resources, run_jobs
 from matvae.training import METRICS, TrainConfig, TrainResult
 from matvae.tuning import BUSY_POLL_SECONDS, sweep_row
 
@@ -303,7 +303,7 @@ def stacked_sweep(
     show_progress: bool | None = None,
     stack_size: int | None = None,
     backend: str = "local",
-    resources: Resources = Resources(),
+    resources: Resources | None = None,
     outcomes: list | None = None,
 ) -> pd.DataFrame:
     """:func:`matvae.tuning.sweep` over ``kl_weight`` or the training ``seed``, with the models trained stacked.
@@ -320,6 +320,7 @@ def stacked_sweep(
     else:
         values = check_float_list("values", values, low=0.0)
     size = len(values) if stack_size is None else check_int("stack_size", stack_size, minimum=1)
+    resources = default_resources(backend) if resources is None else resources
     stacks = [values[i : i + size] for i in range(0, len(values), size)]
     storage = None if checkpoint_dir is None else Path(checkpoint_dir).resolve()
     common = dict(setting=setting, model_config=model_config, train_config=train_config, n_samples=n_samples,

@@ -18,7 +18,7 @@ from matvae.composition import decode_counts
 from matvae.data.dataset import MaterialsDataset
 from matvae.model import ModelConfig
 from matvae.params import check_float_list, check_int_list, check_seed
-from matvae.runner import Job, Resources, run_jobs
+from matvae.runner import Job, Resources, default_resources, run_jobs
 from matvae.sampling import reconstruct, sample
 from matvae.training import CheckpointBusyError, TrainConfig, train
 
@@ -95,7 +95,7 @@ def sweep(
     seed: int = 0,
     show_progress: bool | None = None,
     backend: str = "local",
-    resources: Resources = Resources(),
+    resources: Resources | None = None,
     outcomes: list | None = None,
 ) -> pd.DataFrame:
     """Train one model per value of a setting and measure what Figure 5 shows, and more.
@@ -107,10 +107,12 @@ def sweep(
     paper's rule), ``n_parameters``, ``status`` and timings. Checkpoints: ``checkpoint_dir/{setting}-{value}.pt``.
 
     Each model is one job of :func:`matvae.runner.run_jobs` on ``backend`` (``"local"``: one after another in this
-    process; ``"ray"``: Ray tasks asking ``resources`` each, ``checkpoint_dir`` then being the storage every worker
-    writes to). Pass a list as ``outcomes`` to get each job's :class:`~matvae.runner.JobOutcome` (attempts, host).
+    process; ``"ray"``: Ray tasks asking ``resources`` each, by default :func:`~matvae.runner.default_resources`,
+    ``checkpoint_dir`` then being the storage every worker writes to). Pass a list as ``outcomes`` to get each
+    job's :class:`~matvae.runner.JobOutcome` (attempts, host).
     """
     values = check_sweep_values(setting, values)
+    resources = default_resources(backend) if resources is None else resources
     if not isinstance(resources, Resources):
         raise ValueError(f"resources must be a matvae.runner.Resources, got {type(resources).__name__}")
     storage = Path(checkpoint_dir).resolve()

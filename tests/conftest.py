@@ -56,9 +56,10 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray with 2 CPUs (what CI has) for the tests of the ``ray`` backend, shut down after the session.
+    """A local Ray with 2 CPUs (what CI has) for a module of tests of the ``ray`` backend, shut down after it (its
+    daemons would otherwise take CPU from every later test).
     Ray is part of the dev install (the ``cluster`` extra): these tests fail, not skip, where it is missing."""
     import ray
 

@@ -171,3 +171,4 @@ def test_two_sweeps_on_one_storage_path_do_not_corrupt_each_other(local_table, s
     # each model trained once, by one of the two; the other waited for it and read it back
     statuses = sorted(zip(tables["a"]["status"], tables["b"]["status"]))
     assert all(sorted(pair) in (["loaded", "trained"], ["trained", "loaded"]) for pair in statuses), statuses
+

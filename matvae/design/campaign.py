@@ -12,7 +12,7 @@ from matvae.design.objectives import Objective, make_objective
 from matvae.design.result import DesignResult
 from matvae.models import AnyModel
 from matvae.params import check_int_list, check_seed
-from matvae.runner import Job, Resources, run_jobs
+from matvae.runner import Job, Resources, default_resources, run_jobs
 
 
 def check_methods(methods: Sequence[str] | str) -> tuple[str, ...]:
@@ -59,14 +59,15 @@ def run_campaign(
     the :class:`DesignResult` of every run too. ``options`` go to :func:`run_method`.
 
     Each method x seed is one job of :func:`matvae.runner.run_jobs` on ``backend`` (``"local"``: one after another
-    here; ``"ray"``: Ray tasks asking ``resources``, one CPU each by default), ``storage`` holding their attempt logs.
-    A run has no checkpoint: a job whose worker dies is run again from its start (it is minutes, not hours).
+    here; ``"ray"``: Ray tasks asking ``resources``, by default :func:`~matvae.runner.default_resources`),
+    ``storage`` holding their attempt logs. A run has no checkpoint: a job whose worker dies is run again from its
+    start (it is minutes, not hours).
     """
     methods = check_methods(methods)
     objective = make_objective(objective) if isinstance(objective, str) else objective
     budgets = check_int_list("budgets", budgets, minimum=1)
     seeds = tuple(check_seed(f"seeds[{i}]", s) for i, s in enumerate(check_int_list("seeds", seeds, minimum=0)))
-    resources = Resources() if resources is None else resources
+    resources = default_resources(backend) if resources is None else resources
     jobs = [
         Job(f"{method}-seed{seed}", run_one,
             {"method": method, "seed": seed, "budgets": budgets, "progress": progress if backend == "local" else False,
