@@ -13,36 +13,48 @@
 # %% [markdown]
 # # Reproduction report
 #
-# Every figure and number of the paper, next to what this book measured, with the criterion used to call it
-# reproduced and, where it differs, the cause. The numbers are read from what the chapters recorded when they
-# ran; the scale each chapter ran at is listed first.
+# **What this chapter shows.** Every figure and number of the paper, next to what this book measured, with the
+# criterion used to call it reproduced and, where it differs, the cause. The numbers are read from what the
+# chapters recorded when they ran; the scale each chapter ran at is listed first.
+#
+# **The paper's claims it tests.** All of them at once: this chapter adds no measurement, it collects the verdicts
+# of the chapters before it.
 
 # %% tags=["parameters"]
 results_dir = "artifacts/results"  # where the chapters wrote their numbers
 
 # %% tags=["hide-input"]
-from IPython.display import Markdown, display
+from myst_nb import glue
 
-from matvae.params import check_str
-from matvae.report import chapter_scales, reproduction_table, to_markdown
+from matvae.chapters import ReportSettings
+from matvae.report import chapter_scales, reproduction_table
 from matvae.results import load_results
 
-check_str("results_dir", results_dir, allow_empty=False)
-results = load_results(results_dir)
+settings = ReportSettings(results_dir=results_dir)
+results = load_results(settings.results_dir)
 if not results:
-    raise ValueError(f"no chapter results in {results_dir}: run the chapters 01-05 first")
+    raise ValueError(f"no chapter results in {settings.results_dir}: run the chapters 01-05 first")
 
 # %% [markdown]
 # ## The scale of each chapter
 
-# %% tags=["nbval-ignore-output"]
-display(Markdown(to_markdown(chapter_scales(results), columns=("chapter", "scale"))))
+# %% tags=["nbval-ignore-output", "hide-input"]
+chapter_scales(results).style.hide(axis="index")
 
 # %% [markdown]
 # ## Figures and numbers
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "hide-input"]
 table = reproduction_table(results)
 counts = table["reproduced"].value_counts()
-display(Markdown(f"{len(table)} items: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("yes", "partly", "no")) + "."))
-display(Markdown(to_markdown(table, columns=("item", "paper", "this project", "reproduced", "criterion", "note"))))
+glue("n_items", len(table), display=False)
+for verdict in ("yes", "partly", "no"):
+    glue(f"n_{verdict}", int(counts.get(verdict, 0)), display=False)
+table[["item", "paper", "this project", "reproduced", "criterion", "note"]].style.hide(axis="index").set_properties(
+    **{"text-align": "left"})
+
+# %% [markdown]
+# ## What this shows
+#
+# Of the {glue:text}`n_items` items the paper reports, {glue:text}`n_yes` are reproduced, {glue:text}`n_partly`
+# partly and {glue:text}`n_no` not; the table gives the criterion of each verdict and, where it differs, the cause.
