@@ -11,7 +11,8 @@ last checkpoint because every job of the package trains through a resumable chec
 A job is a module-level function (so a worker can import it), its keyword arguments and the resources it
 declares. Large inputs shared by every job (the training data) go in ``shared``: placed once in Ray's object
 store, passed to every job as keyword arguments. With ``storage``, each attempt of a job appends one line to
-``storage/.runs/NAME.attempts`` (process id, host, time), so a retry is visible: :class:`JobOutcome` counts them.
+``storage/.runs/NAME.attempts`` (process id, host, time; the log is emptied when a run starts), so a retry is
+visible: :class:`JobOutcome` counts them.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ def run_jobs(
         raise ValueError(f"job names must be unique, got {duplicated} more than once")
     max_retries = check_int("max_retries", max_retries, minimum=0)
     storage = None if storage is None else str(Path(storage).resolve())
+    if storage is not None:  # attempts count within this run: an earlier run's log is not this run's retry
+        for job in jobs:
+            attempts_path(storage, job.name).unlink(missing_ok=True)
     shared = dict(shared or {})
     if backend == "local":
         return [_execute(job, storage, shared, threads=None) for job in progress_bar(jobs, desc=desc, unit="job", enabled=show_progress)]

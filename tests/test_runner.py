@@ -63,6 +63,9 @@ def test_local_jobs_run_in_order_here(tmp_path):
     assert [o.name for o in outcomes] == ["j0", "j1", "j2", "j3"]
     assert {o.pid for o in outcomes} == {os.getpid()} and all(o.attempts == 1 for o in outcomes)
     assert len(attempts_path(tmp_path, "j2").read_text().splitlines()) == 1
+    again = run_jobs(jobs, shared={"offset": 0}, storage=tmp_path)  # a new run counts its own attempts
+    assert [o.value for o in again] == [0, 1, 4, 9] and all(o.attempts == 1 for o in again)
+    assert run_jobs([], storage=tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -113,8 +116,9 @@ def test_a_sweep_on_ray_gives_the_local_table(local_ray, local_table, small_spli
     _same_results(local_table, table)
     assert table["status"].tolist() == ["trained", "trained"]
     assert [o.attempts for o in outcomes] == [1, 1] and os.getpid() not in {o.pid for o in outcomes}
-    again = _sweep(small_split, tmp_path, backend="ray")  # finished checkpoints are read back, not retrained
-    assert again["status"].tolist() == ["loaded", "loaded"]
+    outcomes.clear()
+    again = _sweep(small_split, tmp_path, backend="ray", outcomes=outcomes)  # finished checkpoints are read back
+    assert again["status"].tolist() == ["loaded", "loaded"] and [o.attempts for o in outcomes] == [1, 1]
     _same_results(local_table, again)
 
 
@@ -172,3 +176,13 @@ def test_two_sweeps_on_one_storage_path_do_not_corrupt_each_other(local_table, s
     statuses = sorted(zip(tables["a"]["status"], tables["b"]["status"]))
     assert all(sorted(pair) in (["loaded", "trained"], ["trained", "loaded"]) for pair in statuses), statuses
 
+
+
+def test_a_damaged_checkpoint_stops_a_ray_sweep_naming_it(local_ray, small_split, tmp_path):
+    _sweep(small_split, tmp_path, backend="local")
+    path = tmp_path / "hidden_dim-16.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="hidden_dim-16.pt"):
+        _sweep(small_split, tmp_path, backend="ray")
