@@ -176,8 +176,9 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
             for name, value in saved["params"].items():
                 params[name].copy_(value)
         optimizer.load_state_dict(saved["optimizer"])
-        for generator, state in zip(generators, saved["generators"]):
-            generator.set_state(state)
+        for seed, generator, state in zip(seeds, generators, saved["generators"]):
+            training.restore_generator(generator, state, saved_device=saved.get("device", "cpu"), device=device,
+                                       seed=seed, epoch=saved["epoch"])
         histories, start_epoch, elapsed = saved["histories"], saved["epoch"], saved["elapsed_seconds"]
         status = "loaded" if start_epoch == config.epochs else "resumed"
 

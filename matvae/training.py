@@ -15,6 +15,7 @@ import io
 import math
 import pickle
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -315,6 +316,28 @@ def train(
         )
 
 
+def restore_generator(generator: torch.Generator, state: torch.Tensor, *, saved_device: str, device: torch.device,
+                      seed: int, epoch: int) -> bool:
+    """Put a resumed run's random stream back: ``state`` when the checkpoint was written on the same kind of device
+    (the run then continues exactly as if never interrupted) and ``True``; else ``False``, with a warning.
+
+    A generator's state does not move between device kinds (a CPU state is 5,056 bytes of Mersenne twister, a CUDA
+    state a seed and an offset), so a checkpoint written on ``cuda`` and resumed on ``cpu`` (or back) continues
+    with a generator seeded from ``(seed, epoch)``: deterministic, and as good a stream, but not the one the
+    uninterrupted run would have drawn."""
+    if torch.device(saved_device).type == device.type:
+        generator.set_state(state)
+        return True
+    warnings.warn(
+        f"checkpoint written on {saved_device} resumed on {device}: the random stream cannot move between devices, "
+        f"so the data order and noise from epoch {epoch + 1} on come from a generator seeded from (seed {seed}, "
+        f"epoch {epoch}); the result differs from an uninterrupted run as a seed change does",
+        RuntimeWarning, stacklevel=2,
+    )
+    generator.manual_seed((seed + 1) * 1_000_003 + epoch)
+    return False
+
+
 class CheckpointBusyError(RuntimeError):
     """Another process (or another call in this one) is training into the same checkpoint file."""
 
@@ -369,8 +392,9 @@ def _run_training(
         _check_resumable(checkpoint, model_config, config, fingerprint, path.name)
         model.load_state_dict(checkpoint.model_state)
         if checkpoint.optimizer_state is not None:  # None only for a finished weights-only checkpoint
-            optimizer.load_state_dict(checkpoint.optimizer_state)
-            generator.set_state(checkpoint.generator_state)
+            optimizer.load_state_dict(checkpoint.optimizer_state)  # Adam's state follows the parameters' device
+            restore_generator(generator, checkpoint.generator_state, saved_device=checkpoint.device, device=device,
+                              seed=config.seed, epoch=checkpoint.epoch)
         history, start_epoch, elapsed = checkpoint.history, checkpoint.epoch, checkpoint.elapsed_seconds
         if start_epoch > config.epochs:
             raise ValueError(

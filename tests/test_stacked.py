@@ -115,3 +115,21 @@ def test_stacked_sweep_has_the_columns_of_sweep(small_split, tmp_path):
     assert seeds["test_nelbo"].nunique() == 2
     with pytest.raises(ValueError, match="setting must be one of"):
         stacked_sweep(small_split.train, small_split.test, "hidden_dim", [8], SMALL, one_epoch, **kwargs)
+
+
+def test_a_stack_written_on_cuda_resumes_on_the_cpu(small_split, tmp_path):
+    import io
+
+    from matvae.files import read_checked, write_checked
+
+    path = tmp_path / "stack.pt"
+    configs = [replace(SMALL, kl_weight=b) for b in BETAS]
+    train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=2), checkpoint_path=path)
+    saved = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), map_location="cpu", weights_only=True)
+    saved["device"], saved["generators"] = "cuda:0", [torch.zeros(16, dtype=torch.uint8)]  # as a CUDA run writes
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    write_checked(path, buffer.getvalue(), kind="checkpoint")
+    with pytest.warns(RuntimeWarning, match="written on cuda:0 resumed on cpu"):
+        results = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4), checkpoint_path=path)
+    assert [r.status for r in results] == ["resumed"] * 3 and all(r.history["epoch"] == [1, 2, 3, 4] for r in results)

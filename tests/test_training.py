@@ -21,6 +21,8 @@ from matvae.training import (
     load_checkpoint,
     load_model,
     resolve_device,
+    restore_generator,
+    save_checkpoint,
     train,
     training_rows,
 )
@@ -284,3 +286,53 @@ def test_a_second_process_training_into_the_same_checkpoint_is_refused(small_spl
         holder.kill()
         holder.wait()
     assert train(small_split.train, small_split.test, SMALL, FAST, checkpoint_path=path).status == "trained"
+
+
+def _as_if_written_on_cuda(path):
+    """Rewrite a CPU checkpoint as a CUDA run would have written it: device "cuda:0" and a CUDA generator state
+    (a seed and an offset: 16 bytes), which a CPU generator cannot take."""
+    checkpoint = load_checkpoint(path)
+    checkpoint.device = "cuda:0"
+    checkpoint.generator_state = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    save_checkpoint(checkpoint, path)
+
+
+def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(small_split, tmp_path):
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=2), checkpoint_path=first)
+    _as_if_written_on_cuda(first)
+    second.write_bytes(first.read_bytes())
+    with pytest.raises(RuntimeError):  # what a plain set_state would do with it
+        torch.Generator().set_state(load_checkpoint(first).generator_state)
+    resumed = {}
+    for path in (first, second):
+        with pytest.warns(RuntimeWarning, match=r"written on cuda:0 resumed on cpu: the random stream cannot move"):
+            resumed[path] = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=4), checkpoint_path=path)
+    assert resumed[first].status == "resumed" and resumed[first].history["epoch"] == [1, 2, 3, 4]
+    assert load_checkpoint(first).device == "cpu" and load_checkpoint(first).epoch == 4  # now a CPU checkpoint
+    assert same_weights(weights(resumed[first].model), weights(resumed[second].model))  # deterministic
+    assert all(np.isfinite(resumed[first].history["test_nelbo"]))
+
+
+class _RecordingGenerator:
+    """Stands in for a CUDA generator where no GPU is: records what it is asked."""
+
+    def __init__(self):
+        self.calls = []
+
+    def set_state(self, state):
+        self.calls.append(("set_state", state))
+
+    def manual_seed(self, seed):
+        self.calls.append(("manual_seed", seed))
+
+
+def test_a_cpu_checkpoint_resumed_on_cuda_reseeds_and_a_same_device_one_restores():
+    cpu_state = torch.Generator().manual_seed(3).get_state()
+    to_cuda = _RecordingGenerator()
+    with pytest.warns(RuntimeWarning, match="written on cpu resumed on cuda"):
+        exact = restore_generator(to_cuda, cpu_state, saved_device="cpu", device=torch.device("cuda"), seed=0, epoch=5)
+    assert not exact and to_cuda.calls == [("manual_seed", 1_000_003 + 5)]
+    same = _RecordingGenerator()
+    assert restore_generator(same, cpu_state, saved_device="cuda:1", device=torch.device("cuda:0"), seed=0, epoch=5)
+    assert same.calls == [("set_state", cpu_state)]  # another GPU of the same kind: the state moves as it is
