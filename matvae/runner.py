@@ -18,9 +18,11 @@ visible: :class:`JobOutcome` counts them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,15 +80,30 @@ class JobOutcome:
     pid: int
 
 
+def _import_ray():
+    """``import ray`` without its import-time chatter in a notebook (a tqdm warning that names a file of this
+    machine, an INFO line about ipywidgets); ``None`` when Ray is not installed."""
+    logging.getLogger("ray.widgets.util").disabled = True  # its only message: ipywidgets missing in a notebook
+    ray_logger = logging.getLogger("ray")
+    level = ray_logger.level
+    ray_logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import ray
+    except ImportError:
+        return None
+    finally:
+        ray_logger.setLevel(level)
+    return ray
+
+
 def check_backend(backend: Any) -> str:
     """``backend`` when it is one of :data:`BACKENDS` and usable here, else a ValueError naming what to do."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {show(backend)}")
-    if backend == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ValueError(f'backend "ray" needs Ray, which is not installed; install the extra: {RAY_EXTRA}') from None
+    if backend == "ray" and _import_ray() is None:
+        raise ValueError(f'backend "ray" needs Ray, which is not installed; install the extra: {RAY_EXTRA}')
     return backend
 
 
@@ -147,14 +164,13 @@ def init_ray(*, num_cpus: int | None = None, **options):
     and its GPUs; no dashboard; ``options`` go to ``ray.init``, e.g. ``object_store_memory``). Reuses a Ray this
     process already started or joined. Returns the ``ray`` module."""
     check_backend("ray")
-    import ray
-
+    ray = _import_ray()
     if not ray.is_initialized():
         address = os.environ.get(ADDRESS_ENV)
         if address:
             ray.init(address=address, logging_level="WARNING")
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level="WARNING",
+        else:  # a private Ray of this process: errors only (not its notice about token authentication)
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level="ERROR",
                      log_to_driver=False, **options)
     return ray
 
