@@ -56,10 +56,10 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_ray():
-    """A local Ray with 2 CPUs (what CI has) for a module of tests of the ``ray`` backend, shut down after it (its
-    daemons would otherwise take CPU from every later test).
+    """A local Ray with 2 CPUs (what CI has) for the tests of the ``ray`` backend, started by the first of them and
+    shut down at the end of the session (one start, and its workers stay warm, instead of one per test module).
     Ray is part of the dev install (the ``cluster`` extra): these tests fail, not skip, where it is missing."""
     import ray
 

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -44,8 +45,8 @@ def local_table(small_split, tmp_path_factory):
     return _sweep(small_split, tmp_path_factory.mktemp("local"), backend="local")
 
 
-def _sweep(split, storage, **options):
-    return sweep(split.train, split.test, "hidden_dim", "8,16", ModelConfig(latent_dim=2), CONFIG, checkpoint_dir=storage,
+def _sweep(split, storage, config=CONFIG, **options):
+    return sweep(split.train, split.test, "hidden_dim", "8,16", ModelConfig(latent_dim=2), config, checkpoint_dir=storage,
                  reference_counts=split.dataset.counts, n_samples=200, **options)
 
 
@@ -110,19 +111,8 @@ def test_ray_jobs_return_in_order_from_other_processes(local_ray, tmp_path):
     assert os.getpid() not in {o.pid for o in outcomes}
 
 
-def test_a_sweep_on_ray_gives_the_local_table(local_ray, local_table, small_split, tmp_path):
-    outcomes = []
-    table = _sweep(small_split, tmp_path, backend="ray", outcomes=outcomes)
-    _same_results(local_table, table)
-    assert table["status"].tolist() == ["trained", "trained"]
-    assert [o.attempts for o in outcomes] == [1, 1] and os.getpid() not in {o.pid for o in outcomes}
-    outcomes.clear()
-    again = _sweep(small_split, tmp_path, backend="ray", outcomes=outcomes)  # finished checkpoints are read back
-    assert again["status"].tolist() == ["loaded", "loaded"] and [o.attempts for o in outcomes] == [1, 1]
-    _same_results(local_table, again)
-
-
 def test_a_killed_job_resumes_from_its_checkpoint_and_the_table_is_unchanged(local_ray, local_table, small_split, tmp_path):
+    """The same table as the local run, row for row, although one job's worker is killed mid-training."""
     checkpoint, log = tmp_path / "hidden_dim-16.pt", attempts_path(tmp_path, "hidden_dim-16")
     killed = {}
 
@@ -153,14 +143,21 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_the_table_is_unchanged(loc
     _same_results(local_table, table)  # the same numbers as a run that was never killed
     assert table["status"].tolist() == ["trained", "resumed"]  # resumed from the checkpoint, not retrained from 0
     assert [o.attempts for o in outcomes] == [1, 2] and outcomes[1].pid != killed["pid"]
+    assert os.getpid() not in {o.pid for o in outcomes}  # the jobs ran in Ray's workers, not here
+    outcomes.clear()
+    again = _sweep(small_split, tmp_path, backend="ray", outcomes=outcomes)  # finished checkpoints are read back
+    assert again["status"].tolist() == ["loaded", "loaded"] and [o.attempts for o in outcomes] == [1, 1]
+    _same_results(local_table, again)
 
 
-def test_two_sweeps_on_one_storage_path_do_not_corrupt_each_other(local_table, small_split, tmp_path):
+def test_two_sweeps_on_one_storage_path_do_not_corrupt_each_other(small_split, tmp_path):
+    short = replace(CONFIG, epochs=12)
+    reference = _sweep(small_split, tmp_path / "alone", short)
     tables, errors = {}, []
 
     def run(name):
         try:
-            tables[name] = _sweep(small_split, tmp_path, backend="local")
+            tables[name] = _sweep(small_split, tmp_path / "shared", short, backend="local")
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -171,7 +168,7 @@ def test_two_sweeps_on_one_storage_path_do_not_corrupt_each_other(local_table, s
         thread.join()
     assert not errors, errors
     for table in tables.values():
-        _same_results(local_table, table)
+        _same_results(reference, table)
     # each model trained once, by one of the two; the other waited for it and read it back
     statuses = sorted(zip(tables["a"]["status"], tables["b"]["status"]))
     assert all(sorted(pair) in (["loaded", "trained"], ["trained", "loaded"]) for pair in statuses), statuses
@@ -179,10 +176,10 @@ def test_two_sweeps_on_one_storage_path_do_not_corrupt_each_other(local_table, s
 
 
 def test_a_damaged_checkpoint_stops_a_ray_sweep_naming_it(local_ray, small_split, tmp_path):
-    _sweep(small_split, tmp_path, backend="local")
+    _sweep(small_split, tmp_path, replace(CONFIG, epochs=2), backend="local")
     path = tmp_path / "hidden_dim-16.pt"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the weights
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="hidden_dim-16.pt"):
-        _sweep(small_split, tmp_path, backend="ray")
+        _sweep(small_split, tmp_path, replace(CONFIG, epochs=2), backend="ray")
