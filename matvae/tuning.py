@@ -32,10 +32,15 @@ def check_sweep_values(setting: str, values) -> tuple:
     if setting not in SWEEPABLE:
         raise ValueError(f"setting must be one of {SWEEPABLE}, got {setting!r}")
     if setting == "hidden_dim":
-        return check_int_list("values", values, minimum=1)
-    if setting == "seed":
-        return tuple(check_seed(f"values[{i}]", v) for i, v in enumerate(check_int_list("values", values, minimum=0)))
-    return check_float_list("values", values, low=0.0)
+        checked = check_int_list("values", values, minimum=1)
+    elif setting == "seed":
+        checked = tuple(check_seed(f"values[{i}]", v) for i, v in enumerate(check_int_list("values", values, minimum=0)))
+    else:
+        checked = check_float_list("values", values, low=0.0)
+    repeated = sorted({v for v in checked if checked.count(v) > 1})
+    if repeated:
+        raise ValueError(f"values must differ (one model each), got {', '.join(f'{v:g}' for v in repeated)} more than once")
+    return checked
 
 
 def configs_for(setting: str, value, model_config: ModelConfig, train_config: TrainConfig) -> tuple[ModelConfig, TrainConfig]:

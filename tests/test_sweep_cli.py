@@ -54,6 +54,7 @@ def test_seed_and_stacked_sweeps(tmp_path):
         ({"--setting": "latent_dim"}, "invalid choice: 'latent_dim'"),
         ({"--values": "8,0"}, "values[1] must be >= 1, got 0"),
         ({"--values": "8,x"}, "values must be a comma-separated list of integers"),
+        ({"--values": "8,16,8"}, "values must differ (one model each), got 8 more than once"),
         ({"--epochs": "2.5"}, "epochs must be an integer >= 1, got '2.5'"),
         ({"--backend": "dask"}, "invalid choice: 'dask'"),
         ({"--elements": "Li,Xx"}, "Xx"),
