@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import os
 import tempfile
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -148,4 +149,5 @@ def markdown(report: dict) -> str:
     for row in plan["rows"]:
         lines.append(f"| {'width 50..500' if row['sweep'] == 'width' else 'beta'} | {row['models']} | {row['workers']} | "
                      f"{row['cpu_hours']:.1f} h | {row['gpu_minutes_assumed']:.1f} min |")
-    return "\n".join(lines)
+    wrapped = [textwrap.fill(line, width=110, break_on_hyphens=False) if not line.startswith("|") else line for line in lines]
+    return "\n".join(wrapped) + "\n"
