@@ -291,7 +291,8 @@ def _cluster(report: dict, split, seconds_per_epoch: float, flops: float) -> Non
         _, tiny = prepare_data(DataConfig(elements="Ga,Mo,S,Li,O"))
         report["ray"] = cluster_benchmark.ray_speed(tiny, split)
         cluster_benchmark.print_ray(report["ray"])
-    report["paper_plan"] = cluster_benchmark.paper_plan(seconds_per_epoch, flops / 1e9, widths=PAPER_WIDTHS,
+    width_flops = {w: forward_flops(replace(ModelConfig(), hidden_dim=w)) for w in PAPER_WIDTHS}
+    report["paper_plan"] = cluster_benchmark.paper_plan(seconds_per_epoch, flops / 1e9, width_flops=width_flops,
                                                         kl_weights=TUNING_KL_WEIGHTS)
     cluster_benchmark.print_plan(report["paper_plan"])
 

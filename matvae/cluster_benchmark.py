@@ -1,7 +1,7 @@
 """What running past one machine costs and buys: the Ray backend against the local one, measured, and the wall
 time of the paper-scale sweeps on several workers, planned from measured per-epoch costs.
 
-Used by ``python -m matvae.benchmark`` (its ``--ray`` part); every number printed comes from a run on this machine,
+Used by ``python -m matvae.benchmark`` (its Ray part, ``--ray-only``); every number printed comes from a run on this machine,
 except the GPU rows of the plan, which scale an assumed per-model time (stated as such) until a GPU run exists.
 """
 
@@ -13,7 +13,6 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 from matvae.model import ModelConfig
 from matvae.params import check_int
@@ -81,18 +80,20 @@ def print_ray(report: dict) -> None:
           f"{small['speed_up']:.2f}x (load average {report['load_average'][0]:.2f})", flush=True)
 
 
-def paper_plan(seconds_per_epoch: float, gflop_per_epoch_at_100: float, *, widths: Sequence[int],
+def paper_plan(seconds_per_epoch: float, gflop_per_epoch_at_100: float, *, width_flops: dict[int, float],
                kl_weights: Sequence[float], workers: Sequence[int] = (1, 4, 16),
                assumed_gpu_model_seconds: float = 60.0) -> dict:
     """Wall time of the paper-scale sweeps (``PAPER_EPOCHS`` epochs a model) on 1, 4 and 16 workers.
 
-    CPU workers are machines like this one, one model at a time: a width's epoch costs ``seconds_per_epoch`` (the
-    measured epoch at width 100) scaled by its FLOPs. GPU workers: ``assumed_gpu_model_seconds`` per 2,000-epoch
-    model at width 100 (the performance issue's target on one H100, not a measurement), scaled the same way."""
-    from matvae.benchmark import forward_flops
-
-    base = forward_flops(ModelConfig())
-    scale = {w: forward_flops(replace(ModelConfig(), hidden_dim=w)) / base for w in widths}
+    ``width_flops``: hidden width -> FLOPs of one forward pass (width 100 among them), e.g. from
+    :func:`matvae.benchmark.forward_flops`. CPU workers are machines like this one, one model at a time: a width's
+    epoch costs ``seconds_per_epoch`` (the measured epoch at width 100) scaled by its FLOPs. GPU workers:
+    ``assumed_gpu_model_seconds`` per 2,000-epoch model at width 100 (the performance issue's target on one H100,
+    not a measurement), scaled the same way."""
+    if 100 not in width_flops:
+        raise ValueError(f"width_flops must include width 100 (the measured one), got {sorted(width_flops)}")
+    scale = {w: flops / width_flops[100] for w, flops in width_flops.items()}
+    widths = sorted(width_flops)
     cpu_model = PAPER_EPOCHS * seconds_per_epoch
     jobs = {
         "width": [cpu_model * scale[w] for w in widths],

@@ -6,6 +6,7 @@ the setting, the bad value and what is allowed, so that ``-p epochs -5`` stops i
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -132,3 +133,16 @@ def store_checked(instance: Any, **values: Any) -> None:
     as the Python ``int`` the check returned, and configs save and compare as plain numbers)."""
     for name, value in values.items():
         object.__setattr__(instance, name, value)
+
+
+def argument_type(check):
+    """An ``argparse`` type from a check taking the command-line text: its ValueError becomes the usage error
+    (exit 2, the message on stderr), as the package's command lines report a bad value."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert

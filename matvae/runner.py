@@ -115,6 +115,15 @@ def default_resources(backend: str) -> Resources:
     return Resources()
 
 
+def resources_for(backend: str, resources: Resources | None) -> Resources:
+    """``resources`` checked, or :func:`default_resources` of ``backend`` when ``None``."""
+    if resources is None:
+        return default_resources(backend)
+    if not isinstance(resources, Resources):
+        raise ValueError(f"resources must be a matvae.runner.Resources, got {type(resources).__name__}")
+    return resources
+
+
 def attempts_path(storage: str | os.PathLike, name: str) -> Path:
     """The attempt log of job ``name`` under ``storage``."""
     return Path(storage) / ".runs" / f"{name}.attempts"

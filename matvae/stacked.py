@@ -27,15 +27,15 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from matvae import metrics, training
+from matvae import training
 from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import read_checked, write_checked
 from matvae.model import VAE, ModelConfig
 from matvae.params import check_float_list, check_int, check_int_list
 from matvae.progress import progress_bar
-from matvae.runner import Job, Resources, default_resources, run_jobs
+from matvae.runner import Job, Resources, resources_for
 from matvae.training import METRICS, TrainConfig, TrainResult
-from matvae.tuning import BUSY_POLL_SECONDS, sweep_row
+from matvae.tuning import job_options, run_sweep_jobs, sweep_row, when_free
 
 STACK_FORMAT = "matvae-stack"
 STACK_VERSION = 1
@@ -273,13 +273,8 @@ def train_stack_and_measure(
     else:
         model_configs, train_configs = [replace(model_config, kl_weight=v) for v in values], train_config
     started = time.perf_counter()
-    while True:
-        try:
-            results = train_stacked(train_data, test_data, model_configs, train_configs, checkpoint_path=checkpoint_path,
-                                    show_progress=show_progress)
-            break
-        except training.CheckpointBusyError:  # another sweep trains this stack now: wait, then load it
-            time.sleep(BUSY_POLL_SECONDS)
+    results = when_free(train_stacked, train_data, test_data, model_configs, train_configs,
+                        checkpoint_path=checkpoint_path, show_progress=show_progress)
     share = (time.perf_counter() - started) / len(values)
     return [
         sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
@@ -321,18 +316,17 @@ def stacked_sweep(
     else:
         values = check_float_list("values", values, low=0.0)
     size = len(values) if stack_size is None else check_int("stack_size", stack_size, minimum=1)
-    resources = default_resources(backend) if resources is None else resources
+    resources = resources_for(backend, resources)
     stacks = [values[i : i + size] for i in range(0, len(values), size)]
     storage = None if checkpoint_dir is None else Path(checkpoint_dir).resolve()
-    common = dict(setting=setting, model_config=model_config, train_config=train_config, n_samples=n_samples,
-                  threshold=threshold, seed=seed, show_progress=show_progress if backend == "local" else False)
+    common = job_options(setting, model_config, train_config, n_samples=n_samples, threshold=threshold, seed=seed,
+                         show_progress=show_progress, backend=backend)
     jobs = []
     for stack in stacks:
         name = f"stack-{setting}-{'_'.join(f'{v:g}' for v in stack)}"
         path = None if storage is None else str(storage / f"{name}.pt")
         jobs.append(Job(name, train_stack_and_measure, dict(common, values=stack, checkpoint_path=path), resources))
-    shared = dict(train_data=train_data, test_data=test_data, reference=metrics.prevalence(reference_counts))
-    done = run_jobs(jobs, backend=backend, storage=storage, shared=shared, desc=f"{setting} stacks", show_progress=show_progress)
-    if outcomes is not None:
-        outcomes.extend(done)
-    return pd.DataFrame([row for outcome in done for row in outcome.value])
+    stacks_rows = run_sweep_jobs(jobs, train_data=train_data, test_data=test_data, reference_counts=reference_counts,
+                                 backend=backend, storage=storage, desc=f"{setting} stacks", show_progress=show_progress,
+                                 outcomes=outcomes)
+    return pd.DataFrame([row for rows in stacks_rows for row in rows])

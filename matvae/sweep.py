@@ -14,21 +14,9 @@ import argparse
 import json
 import sys
 
-from matvae.params import check_float, check_int, check_str
+from matvae.params import argument_type, check_float, check_int, check_str
 from matvae.runner import BACKENDS, Resources, check_backend
 from matvae.tuning import SWEEPABLE, check_sweep_values
-
-
-def _argument(check):
-    """An argparse type from a matvae check: its ValueError becomes the usage error."""
-
-    def convert(text: str):
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
 
 
 def _int(name: str, minimum: int):
@@ -57,23 +45,23 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m matvae.sweep", description=__doc__.split("\n\n")[1])
     p.add_argument("--setting", required=True, choices=SWEEPABLE, help="what varies from model to model")
     p.add_argument("--values", required=True, help="comma-separated values of the setting, e.g. 50,100,150")
-    p.add_argument("--epochs", required=True, type=_argument(_int("epochs", 1)), help="epochs per model (the paper: 2000)")
-    p.add_argument("--elements", default="", type=_argument(lambda t: check_str("elements", t)),
+    p.add_argument("--epochs", required=True, type=argument_type(_int("epochs", 1)), help="epochs per model (the paper: 2000)")
+    p.add_argument("--elements", default="", type=argument_type(lambda t: check_str("elements", t)),
                    help="closed chemical space, e.g. Li,Fe,O (default: every material)")
     p.add_argument("--backend", default="local", choices=BACKENDS, help="local (this process) or ray")
     p.add_argument("--storage", required=True, help="folder of the models' checkpoints (shared by every Ray node)")
     p.add_argument("--json", required=True, help="where the table is written (one JSON object per value)")
-    p.add_argument("--hidden-dim", type=_argument(_int("hidden-dim", 1)), default=100, help="width when it does not vary")
-    p.add_argument("--kl-weight", type=_argument(_float("kl-weight", low=0.0)), default=0.03, help="beta when it does not vary")
-    p.add_argument("--latent-dim", type=_argument(_int("latent-dim", 1)), default=10)
-    p.add_argument("--batch-size", type=_argument(_int("batch-size", 1)), default=1024)
-    p.add_argument("--seed", type=_argument(_int("seed", 0)), default=0, help="training seed when it does not vary")
+    p.add_argument("--hidden-dim", type=argument_type(_int("hidden-dim", 1)), default=100, help="width when it does not vary")
+    p.add_argument("--kl-weight", type=argument_type(_float("kl-weight", low=0.0)), default=0.03, help="beta when it does not vary")
+    p.add_argument("--latent-dim", type=argument_type(_int("latent-dim", 1)), default=10)
+    p.add_argument("--batch-size", type=argument_type(_int("batch-size", 1)), default=1024)
+    p.add_argument("--seed", type=argument_type(_int("seed", 0)), default=0, help="training seed when it does not vary")
     p.add_argument("--device", default="auto", help="auto (a GPU where the job has one), cpu, cuda")
-    p.add_argument("--checkpoint-every", type=_argument(_int("checkpoint-every", 1)), default=25, help="epochs")
-    p.add_argument("--n-samples", type=_argument(_int("n-samples", 1)), default=10_000, help="samples per model")
-    p.add_argument("--stack", type=_argument(_int("stack", 1)), default=None, help="models per stacked job")
-    p.add_argument("--cpus-per-job", type=_argument(_float("cpus-per-job", low=0.0, low_inclusive=False)), default=1.0)
-    p.add_argument("--gpus-per-job", type=_argument(_float("gpus-per-job", low=0.0)), default=0.0)
+    p.add_argument("--checkpoint-every", type=argument_type(_int("checkpoint-every", 1)), default=25, help="epochs")
+    p.add_argument("--n-samples", type=argument_type(_int("n-samples", 1)), default=10_000, help="samples per model")
+    p.add_argument("--stack", type=argument_type(_int("stack", 1)), default=None, help="models per stacked job")
+    p.add_argument("--cpus-per-job", type=argument_type(_float("cpus-per-job", low=0.0, low_inclusive=False)), default=1.0)
+    p.add_argument("--gpus-per-job", type=argument_type(_float("gpus-per-job", low=0.0)), default=0.0)
     return p
 
 

@@ -18,7 +18,7 @@ from matvae.composition import decode_counts
 from matvae.data.dataset import MaterialsDataset
 from matvae.model import ModelConfig
 from matvae.params import check_float_list, check_int_list, check_seed
-from matvae.runner import Job, Resources, default_resources, run_jobs
+from matvae.runner import Job, Resources, resources_for, run_jobs
 from matvae.sampling import reconstruct, sample
 from matvae.training import CheckpointBusyError, TrainConfig, train
 
@@ -50,15 +50,34 @@ def configs_for(setting: str, value, model_config: ModelConfig, train_config: Tr
     return replace(model_config, **{setting: value}), train_config
 
 
-def train_when_free(train_data, test_data, model_config, train_config, *, checkpoint_path, show_progress=None):
-    """:func:`matvae.training.train`, waiting while another run (another sweep on the same storage) trains the
-    same checkpoint; then its finished checkpoint is loaded instead of trained twice."""
+def when_free(function, /, *args, **kwargs):
+    """``function(*args, **kwargs)``, a training run into a checkpoint (:func:`matvae.training.train`,
+    :func:`matvae.stacked.train_stacked`), waiting while another run (another sweep on the same storage) trains
+    that checkpoint; then its finished checkpoint is loaded instead of trained twice."""
     while True:
         try:
-            return train(train_data, test_data, model_config, train_config, checkpoint_path=checkpoint_path,
-                         show_progress=show_progress)
+            return function(*args, **kwargs)
         except CheckpointBusyError:
             time.sleep(BUSY_POLL_SECONDS)
+
+
+def job_options(setting: str, model_config, train_config, *, n_samples: int, threshold: float, seed: int,
+                show_progress: bool | None, backend: str) -> dict:
+    """The keyword arguments every job of a sweep shares (progress bars only in this process)."""
+    return {"setting": setting, "model_config": model_config, "train_config": train_config, "n_samples": n_samples,
+            "threshold": threshold, "seed": seed, "show_progress": show_progress if backend == "local" else False}
+
+
+def run_sweep_jobs(jobs: list[Job], *, train_data: MaterialsDataset, test_data: MaterialsDataset,
+                   reference_counts: np.ndarray, backend: str, storage, desc: str, show_progress: bool | None,
+                   outcomes: list | None) -> list:
+    """Run a sweep's jobs with the data and the reference prevalence shared; their values in order (each
+    :class:`~matvae.runner.JobOutcome` appended to ``outcomes`` when it is a list)."""
+    shared = {"train_data": train_data, "test_data": test_data, "reference": metrics.prevalence(reference_counts)}
+    done = run_jobs(jobs, backend=backend, storage=storage, shared=shared, desc=desc, show_progress=show_progress)
+    if outcomes is not None:
+        outcomes.extend(done)
+    return [outcome.value for outcome in done]
 
 
 def train_and_measure(
@@ -79,8 +98,8 @@ def train_and_measure(
     """One job of :func:`sweep`: train the model of ``setting = value`` (resuming its checkpoint) and measure it."""
     started = time.perf_counter()
     config, train_settings = configs_for(setting, value, model_config, train_config)
-    result = train_when_free(train_data, test_data, config, train_settings, checkpoint_path=checkpoint_path,
-                             show_progress=show_progress)
+    result = when_free(train, train_data, test_data, config, train_settings, checkpoint_path=checkpoint_path,
+                       show_progress=show_progress)
     return sweep_row(setting, value, result, test_data, reference, n_samples=n_samples, threshold=threshold, seed=seed,
                      train_seconds=result.elapsed_seconds, started=started)
 
@@ -117,22 +136,18 @@ def sweep(
     job's :class:`~matvae.runner.JobOutcome` (attempts, host).
     """
     values = check_sweep_values(setting, values)
-    resources = default_resources(backend) if resources is None else resources
-    if not isinstance(resources, Resources):
-        raise ValueError(f"resources must be a matvae.runner.Resources, got {type(resources).__name__}")
+    resources = resources_for(backend, resources)
     storage = Path(checkpoint_dir).resolve()
-    common = dict(setting=setting, model_config=model_config, train_config=train_config, n_samples=n_samples,
-                  threshold=threshold, seed=seed, show_progress=show_progress if backend == "local" else False)
+    common = job_options(setting, model_config, train_config, n_samples=n_samples, threshold=threshold, seed=seed,
+                         show_progress=show_progress, backend=backend)
     jobs = [
         Job(f"{setting}-{value:g}", train_and_measure,
             dict(common, value=value, checkpoint_path=str(storage / f"{setting}-{value:g}.pt")), resources)
         for value in values
     ]
-    shared = dict(train_data=train_data, test_data=test_data, reference=metrics.prevalence(reference_counts))
-    done = run_jobs(jobs, backend=backend, storage=storage, shared=shared, desc=setting, show_progress=show_progress)
-    if outcomes is not None:
-        outcomes.extend(done)
-    return pd.DataFrame([outcome.value for outcome in done])
+    rows = run_sweep_jobs(jobs, train_data=train_data, test_data=test_data, reference_counts=reference_counts,
+                          backend=backend, storage=storage, desc=setting, show_progress=show_progress, outcomes=outcomes)
+    return pd.DataFrame(rows)
 
 
 def sweep_row(

@@ -7,6 +7,10 @@ from matvae.cluster_benchmark import markdown, paper_plan, plan_wall_seconds
 from matvae.model import ModelConfig
 
 
+def _flops(*widths):
+    return {w: forward_flops(ModelConfig(hidden_dim=w)) for w in widths}
+
+
 def test_the_sweep_plan_schedules_longest_jobs_first():
     assert plan_wall_seconds([5, 3, 3, 2, 2, 1], 1) == 16
     assert plan_wall_seconds([5, 3, 3, 2, 2, 1], 2) == 8  # LPT: 5 + 2 + 1 and 3 + 3 + 2
@@ -14,7 +18,9 @@ def test_the_sweep_plan_schedules_longest_jobs_first():
     assert plan_wall_seconds([], 4) == 0.0
     with pytest.raises(ValueError, match="workers must be >= 1"):
         plan_wall_seconds([1.0], 0)
-    plan = paper_plan(1.0, 10.0, widths=(50, 100, 500), kl_weights=(1.0, 0.1))
+    with pytest.raises(ValueError, match="width_flops must include width 100"):
+        paper_plan(1.0, 10.0, width_flops=_flops(50), kl_weights=(1.0,))
+    plan = paper_plan(1.0, 10.0, width_flops=_flops(50, 100, 500), kl_weights=(1.0, 0.1))
     rows = {(r["sweep"], r["workers"]): r for r in plan["rows"]}
     assert rows[("beta", 1)]["cpu_hours"] == pytest.approx(2 * 2000 / 3600)
     assert rows[("beta", 4)]["cpu_hours"] == pytest.approx(2000 / 3600)
@@ -25,7 +31,7 @@ def test_the_sweep_plan_schedules_longest_jobs_first():
 
 
 def test_the_readme_figures_come_from_the_report():
-    plan = paper_plan(0.8, 12.0, widths=(50, 100), kl_weights=(1.0, 0.1, 0.01), workers=(1, 4))
+    plan = paper_plan(0.8, 12.0, width_flops=_flops(50, 100), kl_weights=(1.0, 0.1, 0.01), workers=(1, 4))
     report = {
         "torch": "2.13.0+cpu", "threads": 2, "matmul_gflops": 176.4, "paper_plan": plan,
         "ray": {"cpus": 2, "start_seconds": 6.25, "load_average": [0.31, 0.2, 0.1],

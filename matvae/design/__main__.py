@@ -17,22 +17,10 @@ import sys
 from matvae.design.campaign import check_methods, run_one
 from matvae.design.methods import METHODS
 from matvae.design.objectives import OBJECTIVES, make_objective
-from matvae.params import check_int, check_int_list, check_seed
+from matvae.params import argument_type, check_int, check_int_list, check_seed
 from matvae.runner import BACKENDS, Job, check_backend, run_jobs
 
 MODELS: tuple[str, ...] = ("sequence", "paper")
-
-
-def _argument(check):
-    """An argparse type from a matvae check: its ValueError becomes the usage error."""
-
-    def convert(text: str):
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
 
 
 def _budget(text: str) -> int:
@@ -59,15 +47,15 @@ def _oracle(text: str):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m matvae.design", description=__doc__.split("\n\n")[1])
-    p.add_argument("--method", required=True, type=_argument(check_methods), help=f"one or more (comma-separated) of {', '.join(METHODS)}")
+    p.add_argument("--method", required=True, type=argument_type(check_methods), help=f"one or more (comma-separated) of {', '.join(METHODS)}")
     p.add_argument("--objective", required=True, choices=tuple(OBJECTIVES))
-    p.add_argument("--budget", required=True, type=_argument(_budget), help="oracle calls (distinct valid formulas scored)")
-    p.add_argument("--seed", default=(0,), type=_argument(_seeds), help="one or more (comma-separated) seeds")
+    p.add_argument("--budget", required=True, type=argument_type(_budget), help="oracle calls (distinct valid formulas scored)")
+    p.add_argument("--seed", default=(0,), type=argument_type(_seeds), help="one or more (comma-separated) seeds")
     p.add_argument("--json", required=True, help="where the summary is written")
     p.add_argument("--model", default="sequence", choices=MODELS, help="the shipped VAE the latent methods search")
     p.add_argument("--target", type=float, default=None, help="eV/atom, objective target-energy (default -1.0)")
     p.add_argument("--tolerance", type=float, default=None, help="eV/atom, objective target-energy (default 0.1)")
-    p.add_argument("--oracle", type=_argument(_oracle), default=None, help="MODULE:FUNCTION replacing the default oracle")
+    p.add_argument("--oracle", type=argument_type(_oracle), default=None, help="MODULE:FUNCTION replacing the default oracle")
     p.add_argument("--backend", default="local", choices=BACKENDS, help="local (one run after another here) or ray")
     p.add_argument("--storage", default=None, help="folder of the runs' attempt logs (shared by every Ray node)")
     return p

@@ -12,7 +12,7 @@ from matvae.design.objectives import Objective, make_objective
 from matvae.design.result import DesignResult
 from matvae.models import AnyModel
 from matvae.params import check_int_list, check_seed
-from matvae.runner import Job, Resources, default_resources, run_jobs
+from matvae.runner import Job, Resources, resources_for, run_jobs
 
 
 def check_methods(methods: Sequence[str] | str) -> tuple[str, ...]:
@@ -67,7 +67,7 @@ def run_campaign(
     objective = make_objective(objective) if isinstance(objective, str) else objective
     budgets = check_int_list("budgets", budgets, minimum=1)
     seeds = tuple(check_seed(f"seeds[{i}]", s) for i, s in enumerate(check_int_list("seeds", seeds, minimum=0)))
-    resources = default_resources(backend) if resources is None else resources
+    resources = resources_for(backend, resources)
     jobs = [
         Job(f"{method}-seed{seed}", run_one,
             {"method": method, "seed": seed, "budgets": budgets, "progress": progress if backend == "local" else False,
