@@ -2,8 +2,10 @@
 
 The models differ only in the KL weight beta and/or the training seed. Their weights are stacked with
 ``torch.func.stack_module_state`` and the model's own loss (:meth:`matvae.model.VAE.loss`) runs under
-``torch.vmap`` through ``torch.func.functional_call``, so one step updates all K models with batched matrix
-multiplies. One Adam over the stacked weights is K Adams (Adam is element-wise).
+``torch.vmap`` through ``torch.func.functional_call`` for the test evaluation; training steps run the hand-written
+forward and backward of :mod:`matvae.fused` on the stacked weights (``kernel="autograd"``: the vmapped loss under
+autograd), so one step updates all K models with batched matrix multiplies. One Adam over the stacked weights
+is K Adams (Adam is element-wise).
 
 Each model sees what :func:`matvae.training.train` would give it: initial weights drawn after
 ``torch.manual_seed(seed)``, a generator seeded ``seed + 1`` that draws the epoch's permutation and then one
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from matvae import training
+from matvae import fused, training
 from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import read_checked, write_checked
 from matvae.model import VAE, ModelConfig
@@ -155,7 +157,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     params_in = {f"model.{k}": v for k, v in params.items()}  # the same tensors: Adam updates them in place
     buffers_in = {f"model.{k}": v for k, v in buffers.items()}
     kl_weights = torch.tensor([c.kl_weight for c in model_configs], device=device)
-    optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate, foreach=True)
     seeds = sorted({c.seed for c in train_configs})  # models of one seed share data order and noise
     slot = torch.tensor([seeds.index(c.seed) for c in train_configs], device=device)  # (K,) -> seed slot
     generators = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
@@ -176,6 +178,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
             for name, value in saved["params"].items():
                 params[name].copy_(value)
         optimizer.load_state_dict(saved["optimizer"])
+        optimizer.param_groups[0]["foreach"] = True
         for seed, generator, state in zip(seeds, generators, saved["generators"]):
             training.restore_generator(generator, state, saved_device=saved.get("device", "cpu"), device=device,
                                        seed=seed, epoch=saved["epoch"])
@@ -190,6 +193,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     test_eps = torch.stack([_chunked_noise(len(x_test), shape.latent_dim, s + 2, device) for s in seeds])  # (seeds, n_test, latent)
     n, batch, shared = len(x), config.batch_size, len(seeds) == 1
     loss_fn = torch.compile(stacked_loss) if config.compile else stacked_loss
+    use_fused = training.uses_fused_kernel(shape, config)
 
     def evaluate_stack() -> torch.Tensor:
         """Mean metrics over the test split per model, as :func:`matvae.training.evaluate` computes them. (K, 6)"""
@@ -222,6 +226,14 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
             index = orders[:, first : first + batch]  # (seeds, b)
             eps = torch.stack([torch.randn((index.shape[1], shape.latent_dim), generator=g, device=device) for g in generators])
             xb, yb = (x[index[0]], y[index[0]]) if shared else (x[index[slot]], y[index[slot]])
+            if use_fused:  # the hand-written forward and backward of all K models (matvae.fused)
+                with torch.no_grad():
+                    summary, grads = fused.loss_and_gradients(params, shape, kl_weights, xb, yb, eps[slot])
+                for name, p in params.items():
+                    p.grad = grads[name]
+                optimizer.step()
+                totals += summary * index.shape[1]
+                continue
             loss, summaries = loss_fn(template, params_in, buffers_in, kl_weights, xb, yb, eps[slot])
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()  # model k's weights only reach loss[k]: each gets its own gradient

@@ -29,7 +29,8 @@ from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import DamagedFileError, check_file_path, is_checked, read_checked, write_checked
 from matvae.model import MAX_N_ELEMENTS, ModelConfig
 from matvae.models import AnyConfig, AnyModel, build_model, config_from_dict, config_to_dict, family_of
-from matvae.params import check_float, check_int, check_seed, check_str, show, store_checked
+from matvae import fused
+from matvae.params import check_choice, check_float, check_int, check_seed, check_str, show, store_checked
 from matvae.progress import progress_bar
 
 CHECKPOINT_FORMAT = "matvae-checkpoint"
@@ -58,7 +59,8 @@ class TrainConfig:
     oversample_min_elements: int = 8  # the paper oversamples the rare 8- and 9-element materials
     checkpoint_every: int = 25  # epochs between checkpoints (and always after the last epoch)
     eval_every: int = 1  # epochs between evaluations of the test split
-    compile: bool = False  # torch.compile the loss (fuses the element-wise work; ~20-40 s to compile)
+    compile: bool = False  # torch.compile the loss (fuses the element-wise work; ~20-40 s to compile); autograd kernel only
+    kernel: str = "auto"  # "fused": the paper family's hand-written step (matvae.fused); "autograd": model.loss + backward; "auto": fused where it applies
 
     def __post_init__(self) -> None:
         store_checked(
@@ -76,13 +78,27 @@ class TrainConfig:
             ),
             checkpoint_every=check_int("checkpoint_every", self.checkpoint_every, minimum=1, maximum=MAX_EPOCHS),
             eval_every=check_int("eval_every", self.eval_every, minimum=1, maximum=MAX_EPOCHS),
+            kernel=check_choice("kernel", self.kernel, KERNELS),
         )
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
 
 # Settings that may change when a run is resumed: more epochs, another device, other bookkeeping.
-RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile"})
+RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile", "kernel"})
+KERNELS: tuple[str, ...] = ("auto", "fused", "autograd")
+
+
+def uses_fused_kernel(model_config, config: "TrainConfig") -> bool:
+    """Whether :func:`train` runs the hand-written step of :mod:`matvae.fused` (same loss and gradients as the
+    model's own loss under autograd, to float32 rounding): ``kernel="fused"``, or ``"auto"`` for the paper family
+    without ``compile``. ``ValueError`` for ``"fused"`` on a family it does not cover or with ``compile``."""
+    if config.kernel == "autograd":
+        return False
+    if config.kernel == "fused" and (not fused.supports(model_config) or config.compile):
+        raise ValueError(f"kernel='fused' trains the paper family without compile, got {type(model_config).__name__} "
+                         f"and compile={config.compile}; use kernel='auto' or 'autograd'")
+    return fused.supports(model_config) and not config.compile
 
 
 DEVICE_NAMES = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
@@ -338,6 +354,28 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, *, saved_
     return False
 
 
+def _fused_step(model, optimizer: torch.optim.Optimizer):
+    """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :func:`matvae.fused.loss_and_gradients`.
+
+    The noise is drawn as :meth:`matvae.model.VAE.reparameterize` draws it (one ``randn`` of (batch, latent_dim)
+    from ``generator``), so both kernels consume the same random stream; the optimiser is the one over
+    ``model.parameters()``, so checkpoints do not depend on the kernel."""
+    named = dict(model.named_parameters())
+    kl_weight = torch.tensor([model.config.kl_weight], device=next(model.parameters()).device)
+
+    @torch.no_grad()
+    def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        eps = torch.randn((len(x), model.config.latent_dim), generator=generator, device=x.device, dtype=x.dtype)
+        stacked = {name: p.unsqueeze(0) for name, p in named.items()}  # (1, ...) views of the weights
+        summaries, grads = fused.loss_and_gradients(stacked, model.config, kl_weight, x, y, eps.unsqueeze(0))
+        for name, p in named.items():
+            p.grad = grads[name][0]
+        optimizer.step()
+        return summaries[0]
+
+    return step
+
+
 class CheckpointBusyError(RuntimeError):
     """Another process (or another call in this one) is training into the same checkpoint file."""
 
@@ -380,7 +418,7 @@ def _run_training(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_model(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
     generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     history: dict[str, list[float]] = {f"{split}_{m}": [] for split in ("train", "test") for m in METRICS}
     history["epoch"], history["seconds"] = [], []
@@ -393,6 +431,7 @@ def _run_training(
         model.load_state_dict(checkpoint.model_state)
         if checkpoint.optimizer_state is not None:  # None only for a finished weights-only checkpoint
             optimizer.load_state_dict(checkpoint.optimizer_state)  # Adam's state follows the parameters' device
+            optimizer.param_groups[0]["foreach"] = True  # one multi-tensor update (same arithmetic), also for older files
             restore_generator(generator, checkpoint.generator_state, saved_device=checkpoint.device, device=device,
                               seed=config.seed, epoch=checkpoint.epoch)
         history, start_epoch, elapsed = checkpoint.history, checkpoint.epoch, checkpoint.elapsed_seconds
@@ -421,6 +460,7 @@ def _run_training(
             )
 
     loss_fn = torch.compile(model.loss) if config.compile else model.loss
+    step = _fused_step(model, optimizer) if uses_fused_kernel(model_config, config) else None
     model.train()
     epochs = progress_bar(range(start_epoch, config.epochs), desc="training", unit="epoch", enabled=show_progress,
                           initial=start_epoch, total=config.epochs)
@@ -430,7 +470,11 @@ def _run_training(
         order = torch.randperm(n, generator=generator, device=device)
         for first in range(0, n, batch):
             index = order[first : first + batch]
-            loss, summaries = loss_fn(x[index], y[index], generator)
+            xb, yb = x.index_select(0, index), y.index_select(0, index)
+            if step is not None:
+                totals += step(xb, yb, generator) * len(index)
+                continue
+            loss, summaries = loss_fn(xb, yb, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

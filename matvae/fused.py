@@ -1,0 +1,132 @@
+"""The paper VAE's training step written out by hand: forward and backward of K same-shape models at once.
+
+:meth:`matvae.model.VAE.loss` under autograd spends most of a CPU step outside its matrix multiplies (autograd
+bookkeeping, an element-wise kernel per node, ``expm1`` inside ELU and again for its derivative, one Adam
+update per parameter tensor). Here the step is the same mathematics with the derivatives written out:
+
+- every layer is one (batched) matrix multiply with its bias (``baddbmm``), its weight gradient one ``bmm``;
+- ELU's derivative comes from its output (``1`` where ``h > 0``, else ``h + 1``), no second exponential;
+- the reconstruction term reuses the sigmoid its derivative needs;
+- the reconstruction term's derivative is ``sigmoid(logits) - x``, the classifier's ``softmax - onehot(y)``;
+- the K models of a sweep (the beta sweep, seeds) share each call: weights are ``(K, out, in)``.
+
+The loss and its terms are those of :meth:`VAE.loss` (``rec + beta * kl + class_weight * ce``, batch means, one
+sample of z with the noise ``eps`` given), and so are the gradients, up to float32 rounding (tested against
+autograd). :func:`loss_and_gradients` is pure: weights in, summaries and gradients out.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from matvae.model import VAE, ModelConfig
+
+# The Linear layers of one network, in order: (weight name, bias name).
+LAYERS: dict[str, tuple[tuple[str, str], ...]] = {
+    net: tuple((f"{net}.{i}.weight", f"{net}.{i}.bias") for i in (0, 2, 4)) for net in ("encoder", "decoder", "classifier")
+}
+PARAMETER_NAMES: tuple[str, ...] = tuple(name for layers in LAYERS.values() for pair in layers for name in pair)
+SUMMARY_NAMES: tuple[str, ...] = ("loss", "nelbo", "kl", "rec", "ce", "accuracy")  # matvae.training.METRICS
+
+
+def supports(config) -> bool:
+    """True for a config this kernel trains: the paper family (:class:`matvae.model.ModelConfig`)."""
+    return type(config) is ModelConfig
+
+
+def _linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """a: (K, B, in), weight: (K, out, in), bias: (K, out) -> a @ weight^T + bias, (K, B, out)."""
+    return torch.baddbmm(bias.unsqueeze(1), a, weight.transpose(1, 2))
+
+
+def _through_elu(d: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """d loss / da from d loss / dh and the output h = elu(a): d where h > 0, else d * (h + 1) (= d * exp(a)).
+    One ATen kernel (ELU's own backward, fed the result instead of the input)."""
+    return torch.ops.aten.elu_backward(d, 1.0, 1.0, 1.0, True, h)
+
+
+def _network_forward(params: dict, net: str, a: torch.Tensor) -> list[torch.Tensor]:
+    """Linear -> ELU -> Linear -> ELU -> Linear: [input, h1, h2, output], each (K, B, .)."""
+    (w0, b0), (w1, b1), (w2, b2) = LAYERS[net]
+    h1 = F.elu(_linear(a, params[w0], params[b0]))
+    h2 = F.elu(_linear(h1, params[w1], params[b1]))
+    return [a, h1, h2, _linear(h2, params[w2], params[b2])]
+
+
+def _network_backward(params: dict, net: str, acts: list[torch.Tensor], d_out: torch.Tensor, grads: dict,
+                      *, need_input: bool) -> torch.Tensor | None:
+    """Write the weight and bias gradients of ``net`` into ``grads`` given d loss / d output; return d input."""
+    (w0, b0), (w1, b1), (w2, b2) = LAYERS[net]
+    a, h1, h2, _ = acts
+    grads[w2], grads[b2] = torch.bmm(d_out.transpose(1, 2), h2), d_out.sum(1)
+    d = _through_elu(torch.bmm(d_out, params[w2]), h2)
+    grads[w1], grads[b1] = torch.bmm(d.transpose(1, 2), h1), d.sum(1)
+    d = _through_elu(torch.bmm(d, params[w1]), h1)
+    grads[w0], grads[b0] = torch.bmm(d.transpose(1, 2), a), d.sum(1)
+    return torch.bmm(d, params[w0]) if need_input else None
+
+
+def loss_and_gradients(params: dict[str, torch.Tensor], config: ModelConfig, kl_weights: torch.Tensor,
+                       x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of :meth:`VAE.loss` and its gradient for K stacked models on one batch each.
+
+    params: {name: (K, ...)} (the names of ``VAE.named_parameters()``); kl_weights: (K,) beta per model;
+    x: (K, B, n_elements) or (B, n_elements) shared by all models; y: (K, B) or (B,) int classes;
+    eps: (K, B, latent_dim) the reparameterisation noise. -> summaries (K, 6) in the order of
+    :data:`SUMMARY_NAMES`, and {name: gradient of model k's loss, (K, ...)}.
+    """
+    n_models, latent = kl_weights.shape[0], config.latent_dim
+    if x.dim() == 2:
+        x, y = x.expand(n_models, *x.shape), y.expand(n_models, *y.shape)
+    batch = x.shape[1]
+    beta = kl_weights.to(x.dtype).view(n_models, 1, 1)
+
+    # q(z|x) and z = mean + sqrt(v) * eps
+    enc = _network_forward(params, "encoder", x)
+    mean, raw = enc[-1].split(latent, dim=-1)
+    if config.variance == "softplus":
+        variance, d_variance_d_raw = F.softplus(raw) + 1e-8, torch.sigmoid(raw)
+    else:
+        variance = torch.exp(raw)
+        d_variance_d_raw = variance
+    std = variance.sqrt()
+    z = torch.addcmul(mean, std, eps)
+    y_onehot = F.one_hot(y, config.n_classes).to(x.dtype)  # (K, B, n_classes)
+    dec = _network_forward(params, "decoder", torch.cat([z, y_onehot], dim=-1))
+    logits = dec[-1]
+    cls = _network_forward(params, "classifier", x)
+    class_logits = cls[-1]
+
+    # the terms, as batch means per model
+    p = torch.sigmoid(logits)  # also the derivative's
+    # -log Bernoulli(x | logits) = softplus(l) - x l, with softplus(l) = max(l, 0) - log(max(p, 1 - p)) (no overflow)
+    softplus = logits.clamp_min(0.0).sub_(torch.maximum(p, 1.0 - p).log_())
+    rec = (softplus.sub_(x * logits)).sum(-1).mean(-1)  # (K,)
+    kl = 0.5 * (mean.square() + variance - variance.log() - 1.0).sum(-1).mean(-1)  # KL(q || N(0, I)), (K,)
+    log_q_y = torch.log_softmax(class_logits, dim=-1)
+    ce = -log_q_y.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(-1)
+    accuracy = (class_logits.argmax(-1) == y).to(x.dtype).mean(-1)
+    nelbo = rec + kl
+    loss = rec + kl_weights.to(x.dtype) * kl + config.class_weight * ce
+    summaries = torch.stack([loss, nelbo, kl, rec, ce, accuracy], dim=1)
+
+    # backward: d loss / d output of each network, then through the networks
+    grads: dict[str, torch.Tensor] = {}
+    scale = 1.0 / batch
+    d_logits = p.sub_(x).mul_(scale)
+    d_input = _network_backward(params, "decoder", dec, d_logits, grads, need_input=True)
+    d_z = d_input[..., :latent]
+    d_mean = torch.addcmul(d_z, mean, beta, value=scale)  # + beta * mean / B
+    kl_d_variance = (1.0 - variance.reciprocal()).mul_(beta * (0.5 * scale))  # beta * 0.5 (1 - 1/v) / B
+    d_variance = torch.addcmul(kl_d_variance, d_z, eps / (2.0 * std))
+    d_encoder_out = torch.cat([d_mean, d_variance.mul_(d_variance_d_raw)], dim=-1)
+    _network_backward(params, "encoder", enc, d_encoder_out, grads, need_input=False)
+    d_class = log_q_y.exp_().sub_(F.one_hot(y, config.n_classes).to(x.dtype)).mul_(config.class_weight * scale)
+    _network_backward(params, "classifier", cls, d_class, grads, need_input=False)
+    return summaries, grads
+
+
+def stacked_parameters(models: list[VAE]) -> dict[str, torch.Tensor]:
+    """{name: (K, ...)} copies of the K models' weights, in :data:`PARAMETER_NAMES` order."""
+    return {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]) for name in PARAMETER_NAMES}

@@ -1,0 +1,100 @@
+"""The hand-written training step (matvae.fused) against autograd on the model's own loss."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from matvae import fused
+from matvae.model import VAE, ModelConfig
+from matvae.training import METRICS, TrainConfig, load_checkpoint, train, uses_fused_kernel
+
+SMALL = ModelConfig(hidden_dim=16, latent_dim=3)
+FAST = TrainConfig(epochs=3, batch_size=64, device="cpu")
+
+
+def autograd_reference(model: VAE, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor):
+    """The oracle: model.loss with the noise eps, differentiated by autograd. -> (summaries (6,), {name: grad})."""
+    model.zero_grad()
+    model.reparameterize = lambda mean, variance, generator=None: mean + variance.sqrt() * eps
+    loss, summaries = model.loss(x, y)
+    loss.backward()
+    return torch.stack([summaries[k].detach() for k in METRICS]), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("variance", ["softplus", "exp"])
+@pytest.mark.parametrize("shared", [True, False], ids=["one batch for all", "a batch per model"])
+def test_loss_and_gradients_are_autograds_for_every_stacked_model(variance, shared):
+    torch.manual_seed(0)
+    kl_weights = (1.0, 0.03, 0.3)
+    configs = [replace(SMALL, variance=variance, class_weight=0.7, kl_weight=b) for b in kl_weights]
+    models = [VAE(c, torch.rand(SMALL.n_classes)) for c in configs]
+    n_models, batch = len(models), 48
+    x = torch.softmax(3 * torch.randn(n_models, batch, SMALL.n_elements), dim=-1)
+    y = torch.randint(0, SMALL.n_classes, (n_models, batch))
+    eps = torch.randn(n_models, batch, SMALL.latent_dim)
+    x_in, y_in = (x[0], y[0]) if shared else (x, y)
+    summaries, grads = fused.loss_and_gradients(fused.stacked_parameters(models), configs[0], torch.tensor(kl_weights),
+                                                x_in, y_in, eps)
+    assert summaries.shape == (n_models, len(METRICS)) and set(grads) == set(fused.PARAMETER_NAMES)
+    for k, model in enumerate(models):
+        own, own_grads = autograd_reference(model, x[0] if shared else x[k], y[0] if shared else y[k], eps[k])
+        torch.testing.assert_close(summaries[k], own, rtol=1e-5, atol=1e-6)
+        for name, grad in own_grads.items():
+            torch.testing.assert_close(grads[name][k], grad, rtol=1e-4, atol=1e-6 * grad.abs().max().item())
+
+
+def test_extreme_logits_give_a_finite_loss_equal_to_torchs_binary_cross_entropy():
+    torch.manual_seed(1)
+    model = VAE(SMALL)
+    with torch.no_grad():
+        model.decoder[4].bias.copy_(torch.linspace(-200, 200, SMALL.n_elements))  # sigmoid saturates at both ends
+    x = torch.softmax(torch.randn(16, SMALL.n_elements), dim=-1)
+    y = torch.randint(0, SMALL.n_classes, (16,))
+    eps = torch.randn(16, SMALL.latent_dim)
+    summaries, _ = fused.loss_and_gradients(fused.stacked_parameters([model]), SMALL, torch.tensor([1.0]), x, y, eps[None])
+    own, _ = autograd_reference(model, x, y, eps)
+    assert torch.isfinite(summaries).all()
+    torch.testing.assert_close(summaries[0], own, rtol=1e-5, atol=1e-4)
+
+
+def test_training_with_either_kernel_gives_the_same_model_to_rounding(small_split):
+    runs = {kernel: train(small_split.train, small_split.test, SMALL, replace(FAST, kernel=kernel)) for kernel in ("fused", "autograd")}
+    for name, value in runs["autograd"].model.state_dict().items():
+        torch.testing.assert_close(runs["fused"].model.state_dict()[name], value, rtol=1e-3, atol=1e-5)
+    for key in ("train_nelbo", "test_nelbo", "test_accuracy"):
+        assert runs["fused"].history[key] == pytest.approx(runs["autograd"].history[key], rel=1e-4), key
+
+
+def test_the_kernel_is_chosen_by_family_and_may_change_on_resume(small_split, tmp_path):
+    assert uses_fused_kernel(SMALL, TrainConfig()) and not uses_fused_kernel(SMALL, TrainConfig(kernel="autograd"))
+    assert not uses_fused_kernel(SMALL, TrainConfig(compile=True))  # compile works on the model's loss
+    with pytest.raises(ValueError, match="kernel='fused' trains the paper family"):
+        uses_fused_kernel(SMALL, TrainConfig(kernel="fused", compile=True))
+    from matvae.models.sequence import SequenceConfig
+
+    assert not uses_fused_kernel(SequenceConfig(), TrainConfig())
+    with pytest.raises(ValueError, match="SequenceConfig"):
+        uses_fused_kernel(SequenceConfig(), TrainConfig(kernel="fused"))
+    path = tmp_path / "vae.pt"
+    train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=2, kernel="autograd"), checkpoint_path=path)
+    resumed = train(small_split.train, small_split.test, SMALL, replace(FAST, kernel="fused"), checkpoint_path=path)
+    assert resumed.status == "resumed" and load_checkpoint(path).epoch == FAST.epochs
+
+
+@pytest.mark.parametrize("kernel", ["Fused", "", 1, None])
+def test_an_unknown_kernel_is_named(kernel):
+    with pytest.raises(ValueError, match="kernel"):
+        TrainConfig(kernel=kernel)
+
+
+def test_a_stack_trains_to_the_same_models_with_either_kernel(small_split):
+    from matvae.stacked import train_stacked
+
+    configs = [replace(SMALL, kl_weight=b) for b in (1.0, 0.1)]
+    runs = {kernel: train_stacked(small_split.train, small_split.test, configs, replace(FAST, kernel=kernel))
+            for kernel in ("fused", "autograd")}
+    for ours, theirs in zip(runs["fused"], runs["autograd"]):
+        for name, value in theirs.model.state_dict().items():
+            torch.testing.assert_close(ours.model.state_dict()[name], value, rtol=1e-3, atol=1e-5)
+        assert ours.history["test_nelbo"] == pytest.approx(theirs.history["test_nelbo"], rel=1e-4)
