@@ -7,12 +7,15 @@
     python -m matvae.benchmark --ray-only       # only the Ray backend against the local one, and the sweep plan
     python -m matvae.benchmark --json out.json  # also write the numbers as JSON
 
-Training: the epoch time on the full snapshot at the paper's model size and the achieved FLOP rate as a
+Training: the epoch time on the full snapshot at the paper's model size, with either training kernel (the
+model's loss under autograd, and the hand-written step of :mod:`matvae.fused`), and the achieved FLOP rate as a
 share of this machine's dense matrix-multiply rate, measured in the same run; the wall time to reach a target
-test NELBO with :func:`matvae.training.train` and with a plain reference loop written the usual way (a
-``DataLoader`` over a ``TensorDataset``, batch 128), same data, model and seed; on a GPU, the wall time of the
-paper's 2,000 epochs and of the 10-width sweep. FLOPs are counted analytically: 2 per multiply-add of every
-Linear layer, forward on the test split and forward plus backward (3x forward) on the training epoch.
+that needs real learning (the beta = 0.03 model's test loss within 10 % of the value its shipped training run
+converged to) with :func:`matvae.training.train` and with a plain reference loop written the usual way (a
+``DataLoader`` over a ``TensorDataset``, batch 128, autograd), same data, model and seed; on a GPU, the wall
+time of the paper's 2,000 epochs and of the 10-width sweep. FLOPs are counted analytically: 2 per
+multiply-add of every Linear layer, forward on the test split and forward plus backward (3x forward) on the
+training epoch.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import platform
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,10 +79,11 @@ def measure_epochs(train_data, test_data, model_config, train_config, *, epochs:
 
 
 def stacked_speed(train_data, test_data, model_config, train_config, *, rate: float, epochs: int,
-                  kl_weights: tuple[float, ...] = TUNING_KL_WEIGHTS) -> dict:
+                  kl_weights: tuple[float, ...] = TUNING_KL_WEIGHTS, compiled: bool = False) -> dict:
     """Seconds per epoch of the beta sweep trained serially (:func:`train` per model, summed) and stacked
-    (:func:`matvae.stacked.train_stacked`, eager and compiled), median of ``epochs`` after a warm-up epoch each;
-    their share of the matmul ``rate`` and the 2,000-epoch wall times against the FLOP floor (FLOPs / ``rate``)."""
+    (:func:`matvae.stacked.train_stacked`, with the hand-written kernel and with the vmapped loss under autograd,
+    and compiled if asked), median of ``epochs`` after a warm-up epoch each; their share of the matmul ``rate``
+    and the 2,000-epoch wall times against the FLOP floor (FLOPs / ``rate``)."""
     from matvae.stacked import train_stacked
 
     configs = [replace(model_config, kl_weight=b) for b in kl_weights]
@@ -88,8 +93,11 @@ def stacked_speed(train_data, test_data, model_config, train_config, *, rate: fl
     serial = [measure_epochs(train_data, test_data, config, train_config, epochs=epochs) for config in configs]
     report["serial_seconds_per_model"] = serial
     timings = {"serial": sum(serial)}
-    for name, compiled in (("stacked", False), ("stacked_compiled", True)):
-        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=epochs + 1, compile=compiled))
+    ways = [("stacked", {}), ("stacked_autograd", {"kernel": "autograd"})]
+    if compiled:
+        ways.append(("stacked_autograd_compiled", {"kernel": "autograd", "compile": True}))
+    for name, changes in ways:
+        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=epochs + 1, **changes))
         timings[name] = float(np.median(np.diff(np.r_[0.0, results[0].history["seconds"]])[1:]))
     for name, seconds in timings.items():
         report["ways"][name] = {"seconds_per_epoch": seconds, "share_of_matmul": flops / seconds / rate,
@@ -110,9 +118,9 @@ def print_stacked(report: dict) -> None:
 
 def reference_loop_time_to_target(train_data: MaterialsDataset, test_data: MaterialsDataset, model_config: ModelConfig,
                                   *, target: float, seed: int, device: torch.device, max_epochs: int,
-                                  batch_size: int = 128, learning_rate: float = 1e-3) -> tuple[float, int]:
-    """The usual way: a shuffled DataLoader over CPU tensors, batches moved to the device, Adam. Returns
-    (seconds, epochs) until the test NELBO first reaches ``target`` (inf if it never does)."""
+                                  metric: str = "loss", batch_size: int = 128, learning_rate: float = 1e-3) -> tuple[float, int]:
+    """The usual way: a shuffled DataLoader over CPU tensors, batches moved to the device, Adam, autograd. Returns
+    (seconds, epochs) until the test ``metric`` (of :func:`evaluate`) first reaches ``target`` (inf if it never does)."""
     from matvae.training import class_frequencies
 
     torch.manual_seed(seed)
@@ -131,18 +139,36 @@ def reference_loop_time_to_target(train_data: MaterialsDataset, test_data: Mater
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if evaluate(model, x_test, y_test, seed=seed + 2)["nelbo"] <= target:
+        if evaluate(model, x_test, y_test, seed=seed + 2)[metric] <= target:
             return time.perf_counter() - started, epoch
     return float("inf"), max_epochs
 
 
-def time_to_target(train_data, test_data, model_config, train_config, *, target: float, max_epochs: int) -> tuple[float, int]:
-    """(seconds, epochs) until :func:`train`'s test NELBO first reaches ``target`` (inf if it never does)."""
-    result = train(train_data, test_data, model_config, replace(train_config, epochs=max_epochs))
-    hit = np.flatnonzero(np.asarray(result.history["test_nelbo"]) <= target)
-    if not len(hit):
-        return float("inf"), max_epochs
-    return float(result.history["seconds"][hit[0]]), int(hit[0] + 1)
+def time_to_target(train_data, test_data, model_config, train_config, *, target: float, max_epochs: int,
+                   metric: str = "loss", chunk: int = 10) -> tuple[float, int]:
+    """(seconds, epochs) until :func:`train`'s test ``metric`` first reaches ``target`` (inf if it never does).
+    Trains ``chunk`` epochs at a time through a temporary checkpoint and stops at the first chunk that reaches it;
+    the seconds are the training run's own clock (epochs and evaluations) up to the epoch that did."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        for epochs in range(chunk, max_epochs + chunk, chunk):
+            result = train(train_data, test_data, model_config, replace(train_config, epochs=min(epochs, max_epochs)),
+                           checkpoint_path=path, show_progress=False)
+            hit = np.flatnonzero(np.asarray(result.history[f"test_{metric}"]) <= target)
+            if len(hit):
+                return float(result.history["seconds"][hit[0]]), int(hit[0] + 1)
+    return float("inf"), max_epochs
+
+
+def default_target(within: float) -> tuple[float, float]:
+    """(target, converged): the shipped beta = 0.03 model's last test loss (the objective it minimises) and
+    ``(1 + within)`` times it. Its curve is monotone where the test NELBO is not (the KL grows as the code opens)."""
+    from matvae.pretrained import pretrained_checkpoint
+
+    converged = float(pretrained_checkpoint("paper").history["test_loss"][-1])
+    return converged * (1 + within), converged
 
 
 def oracle_speed(n: int = 10_000, seed: int = 1) -> dict:
@@ -172,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed per configuration (after a warm-up)")
     parser.add_argument("--batch-sizes", default="256,1024,4096", help="batch sizes of the epoch-time table")
-    parser.add_argument("--target", type=float, default=4.579,
-                        help="test NELBO to reach (default: 1%% above the 4.534 that 2,000 epochs of the ELBO model reach)")
-    parser.add_argument("--max-epochs", type=int, default=40, help="give up on the target after this many epochs")
+    parser.add_argument("--target-within", type=float, default=0.10,
+                        help="time-to-target: reach the beta 0.03 model's converged test loss within this fraction (default 0.10)")
+    parser.add_argument("--max-epochs", type=int, default=150, help="give up on the target after this many epochs")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile of the autograd kernel")
     parser.add_argument("--skip-reference", action="store_true", help="skip the slow DataLoader reference loop")
     parser.add_argument("--hull", action="store_true", help="also time the hull decompositions of the snapshot")
     parser.add_argument("--oracle-only", action="store_true", help="only time predict_properties on 10,000 samples")
@@ -216,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dense float32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s", flush=True)
     if args.stacked or args.stacked_only:
         report["stacked_sweep"] = stacked_speed(train_data, test_data, model_config, TrainConfig(device=str(device)),
-                                                rate=rate, epochs=args.epochs)
+                                                rate=rate, epochs=args.epochs, compiled=args.compile)
         print_stacked(report["stacked_sweep"])
     if args.stacked_only:
         _write_json(args.json, report)
@@ -235,26 +262,33 @@ def main(argv: list[str] | None = None) -> int:
     report["epoch_gflop"] = flops / 1e9
     report["epochs"] = []
     print(f"one epoch at hidden {model_config.hidden_dim}: {n_train:,} training + {len(test_data):,} test materials, {flops / 1e9:.1f} GFLOP")
+    ways = [("autograd", False), ("fused", False)] + ([("autograd", True)] if args.compile else [])
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        for compiled in (False, True):
-            config = TrainConfig(batch_size=batch_size, device=str(device), compile=compiled)
+        for kernel, compiled in ways:
+            config = TrainConfig(batch_size=batch_size, device=str(device), kernel=kernel, compile=compiled)
+            rate_here = matmul_rate(device)  # beside each measurement: a shared machine's rate drifts
             seconds = measure_epochs(train_data, test_data, model_config, config, epochs=args.epochs)
             achieved = flops / seconds
-            row = {"batch_size": batch_size, "compile": compiled, "seconds_per_epoch": seconds,
-                   "gflops": achieved / 1e9, "share_of_matmul": achieved / rate}
+            row = {"batch_size": batch_size, "kernel": kernel, "compile": compiled, "seconds_per_epoch": seconds,
+                   "gflops": achieved / 1e9, "matmul_gflops": rate_here / 1e9, "share_of_matmul": achieved / rate_here}
             report["epochs"].append(row)
-            print(f"  batch {batch_size:5d} compile={compiled!s:5}: {seconds:6.2f} s/epoch, {achieved / 1e9:6.1f} GFLOP/s = "
-                  f"{achieved / rate:.0%} of matmul, 2,000 epochs ~ {2000 * seconds / 60:.0f} min", flush=True)
+            label = kernel + (" compiled" if compiled else "")
+            print(f"  batch {batch_size:5d} {label:17s}: {seconds:6.2f} s/epoch, {achieved / 1e9:6.1f} GFLOP/s = "
+                  f"{achieved / rate_here:.0%} of matmul ({rate_here / 1e9:.0f} GFLOP/s just before), 2,000 epochs ~ "
+                  f"{2000 * seconds / 60:.0f} min", flush=True)
 
-    elbo = replace(model_config, kl_weight=1.0)
-    ours = time_to_target(train_data, test_data, elbo, TrainConfig(device=str(device)), target=args.target, max_epochs=args.max_epochs)
-    report["time_to_target"] = {"target": args.target, "matvae": {"seconds": ours[0], "epochs": ours[1]}}
-    print(f"time to test NELBO <= {args.target}: matvae.train (batch 1024) {ours[0]:.1f} s ({ours[1]} epochs)", flush=True)
+    target, converged = default_target(args.target_within)
+    chosen = replace(model_config, kl_weight=0.03)
+    ours = time_to_target(train_data, test_data, chosen, TrainConfig(device=str(device)), target=target, max_epochs=args.max_epochs)
+    report["time_to_target"] = {"metric": "test loss of the beta 0.03 model", "target": target, "converged": converged,
+                                "within": args.target_within, "matvae": {"seconds": ours[0], "epochs": ours[1]}}
+    print(f"time to the beta 0.03 model's test loss <= {target:.3f} ({args.target_within:.0%} above the shipped run's "
+          f"{converged:.3f}): matvae.train (batch 1024) {ours[0]:.1f} s ({ours[1]} epochs)", flush=True)
     if not args.skip_reference:
-        reference = reference_loop_time_to_target(train_data, test_data, elbo, target=args.target, seed=0, device=device,
+        reference = reference_loop_time_to_target(train_data, test_data, chosen, target=target, seed=0, device=device,
                                                   max_epochs=args.max_epochs)
         report["time_to_target"]["reference"] = {"seconds": reference[0], "epochs": reference[1]}
-        print(f"                 reference DataLoader loop (batch 128) {reference[0]:.1f} s ({reference[1]} epochs); "
+        print(f"    reference DataLoader loop (batch 128) {reference[0]:.1f} s ({reference[1]} epochs); "
               f"speed-up {reference[0] / ours[0]:.1f}x", flush=True)
 
     if device.type == "cuda":
@@ -270,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
     if not args.no_ray:
-        default = next((r for r in report["epochs"] if r["batch_size"] == TrainConfig().batch_size and not r["compile"]), None)
+        default = next((r for r in report["epochs"] if r["batch_size"] == TrainConfig().batch_size and r["kernel"] == "fused"), None)
         seconds = default["seconds_per_epoch"] if default else measure_epochs(
             train_data, test_data, model_config, TrainConfig(device=str(device)), epochs=args.epochs)
         _cluster(report, split, seconds, flops)
@@ -301,6 +335,7 @@ def _write_json(path: str | None, report: dict) -> None:
     if path:
         from matvae.files import atomic_write
 
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path, mode="w") as handle:
             json.dump(report, handle, indent=2)
 
