@@ -127,6 +127,9 @@ def train_stacked(
     ``compile``: :func:`stacked_loss` is ``torch.compile``-d (fused element-wise work, rounding differs slightly)."""
     model_configs, train_configs = check_stackable(model_configs, train_configs)
     config, shape = train_configs[0], model_configs[0]
+    if config.plateau_window:
+        raise ValueError(f"plateau_window={config.plateau_window}: a stack trains all its models for epochs={config.epochs}; "
+                         "train them one by one (matvae.tuning.sweep) to stop each at its plateau")
     for name, data in (("train_data", train_data), ("test_data", test_data)):
         check_dataset(name, data, n_elements=shape.n_elements, n_classes=shape.n_classes)
     device = training.resolve_device(config.device)

@@ -58,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=argument_type(_int("seed", 0)), default=0, help="training seed when it does not vary")
     p.add_argument("--device", default="auto", help="auto (a GPU where the job has one), cpu, cuda")
     p.add_argument("--checkpoint-every", type=argument_type(_int("checkpoint-every", 1)), default=25, help="epochs")
+    p.add_argument("--plateau-window", type=argument_type(_int("plateau-window", 0)), default=0,
+                   help="stop a model once its test loss has plateaued over this many epochs (0: train all --epochs)")
+    p.add_argument("--plateau-tolerance", type=argument_type(_float("plateau-tolerance", low=0.0)), default=0.005,
+                   help="plateau: the last window improves on the best before it by less than this fraction")
     p.add_argument("--n-samples", type=argument_type(_int("n-samples", 1)), default=10_000, help="samples per model")
     p.add_argument("--stack", type=argument_type(_int("stack", 1)), default=None, help="models per stacked job")
     p.add_argument("--cpus-per-job", type=argument_type(_float("cpus-per-job", low=0.0, low_inclusive=False)), default=1.0)
@@ -80,12 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         values = check_sweep_values(args.setting, args.values)
         model_config = ModelConfig(hidden_dim=args.hidden_dim, kl_weight=args.kl_weight, latent_dim=args.latent_dim)
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
-                                   checkpoint_every=args.checkpoint_every)
+                                   checkpoint_every=args.checkpoint_every, plateau_window=args.plateau_window,
+                                   plateau_tolerance=args.plateau_tolerance)
         resources = Resources(cpus=args.cpus_per_job, gpus=args.gpus_per_job)
         data_config = DataConfig(elements=args.elements)
         check_backend(args.backend)  # Ray missing: a usage error before the data loads
         if args.stack is not None and args.setting == "hidden_dim":
             raise ValueError("--stack trains models of one shape together: it needs --setting kl_weight or seed")
+        if args.stack is not None and args.plateau_window:
+            raise ValueError("--stack trains every model of a stack for --epochs: it cannot take --plateau-window")
     except ValueError as exc:
         p.error(str(exc))
     _, split = prepare_data(data_config)

@@ -60,6 +60,8 @@ class TrainConfig:
     checkpoint_every: int = 25  # epochs between checkpoints (and always after the last epoch)
     eval_every: int = 1  # epochs between evaluations of the test split
     compile: bool = False  # torch.compile the loss (fuses the element-wise work; ~20-40 s to compile); autograd kernel only
+    plateau_window: int = 0  # stop early once the test loss has plateaued over this many epochs (0: never; see plateaued)
+    plateau_tolerance: float = 0.005  # plateau: the last window's best test loss improves on the best before it by < this fraction
     kernel: str = "auto"  # "fused": the paper family's hand-written step (matvae.fused); "autograd": model.loss + backward; "auto": fused where it applies
 
     def __post_init__(self) -> None:
@@ -79,13 +81,16 @@ class TrainConfig:
             checkpoint_every=check_int("checkpoint_every", self.checkpoint_every, minimum=1, maximum=MAX_EPOCHS),
             eval_every=check_int("eval_every", self.eval_every, minimum=1, maximum=MAX_EPOCHS),
             kernel=check_choice("kernel", self.kernel, KERNELS),
+            plateau_window=check_int("plateau_window", self.plateau_window, minimum=0, maximum=MAX_EPOCHS),
+            plateau_tolerance=check_float("plateau_tolerance", self.plateau_tolerance, low=0.0, high=1.0),
         )
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
 
 # Settings that may change when a run is resumed: more epochs, another device, other bookkeeping.
-RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile", "kernel"})
+RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile", "kernel",
+                                               "plateau_window", "plateau_tolerance"})
 KERNELS: tuple[str, ...] = ("auto", "fused", "autograd")
 
 
@@ -134,6 +139,18 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"device {device!r} was asked for but MPS is not available; use 'auto' or 'cpu'")
     return resolved
+
+
+def plateaued(history: dict[str, list[float]], config: "TrainConfig") -> bool:
+    """The plateau rule: with ``plateau_window = w > 0``, training has converged once at least ``2 w`` epochs ran and
+    the best test loss (the training objective on the test split) of the last ``w`` epochs is not below
+    ``(1 - plateau_tolerance)`` times the best of all epochs before them. A pure function of the history, so a
+    run stopped by it is recognised as finished when its checkpoint is read again."""
+    window = config.plateau_window
+    losses = np.asarray(history.get("test_loss", []), dtype=float)
+    if window == 0 or len(losses) < 2 * window or np.isnan(losses[-window:]).all() or np.isnan(losses[:-window]).all():
+        return False
+    return bool(np.nanmin(losses[-window:]) >= (1 - config.plateau_tolerance) * np.nanmin(losses[:-window]))
 
 
 def training_rows(data: MaterialsDataset, config: TrainConfig) -> np.ndarray:
@@ -269,7 +286,8 @@ def evaluate(model: AnyModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0
 class TrainResult:
     """The trained model, its history (per epoch: ``train_*`` and ``test_*`` of :data:`METRICS`) and how
     it came about: ``status`` is "trained", "resumed" (from a checkpoint of an interrupted run) or
-    "loaded" (a finished checkpoint of the same config)."""
+    "loaded" (a finished checkpoint of the same config). ``epochs``: the epochs it holds (fewer than asked for when
+    the plateau rule of :func:`plateaued` stopped it)."""
 
     model: AnyModel
     history: dict[str, list[float]]
@@ -289,7 +307,7 @@ def _check_resumable(checkpoint: Checkpoint, model_config: AnyConfig, config: Tr
         )
     if checkpoint.train_config is None:
         raise ValueError(f"checkpoint {name} holds no training settings and cannot be resumed")
-    if checkpoint.optimizer_state is None and checkpoint.epoch != config.epochs:
+    if checkpoint.optimizer_state is None and checkpoint.epoch != config.epochs and not plateaued(checkpoint.history, config):
         raise ValueError(
             f"checkpoint {name} holds weights only (no training state) after {checkpoint.epoch} epochs and cannot be "
             f"resumed to {config.epochs}; ask for epochs={checkpoint.epoch} or use another path"
@@ -440,7 +458,8 @@ def _run_training(
                 f"checkpoint {path.name} holds {start_epoch} epochs, more than the {config.epochs} asked for; "
                 f"ask for epochs={start_epoch} or use another path"
             )
-        status = "loaded" if start_epoch == config.epochs else "resumed"
+        finished = start_epoch == config.epochs or plateaued(history, config)
+        status = "loaded" if finished else "resumed"
 
     rows = training_rows(train_data, config)
     x = torch.as_tensor(train_data.x[rows], dtype=torch.float32, device=device)  # (n, 89)
@@ -462,8 +481,8 @@ def _run_training(
     loss_fn = torch.compile(model.loss) if config.compile else model.loss
     step = _fused_step(model, optimizer) if uses_fused_kernel(model_config, config) else None
     model.train()
-    epochs = progress_bar(range(start_epoch, config.epochs), desc="training", unit="epoch", enabled=show_progress,
-                          initial=start_epoch, total=config.epochs)
+    todo = range(start_epoch, start_epoch if status == "loaded" else config.epochs)
+    epochs = progress_bar(todo, desc="training", unit="epoch", enabled=show_progress, initial=start_epoch, total=config.epochs)
     for epoch in epochs:
         started = time.perf_counter()
         totals = torch.zeros(len(METRICS), device=device)
@@ -491,8 +510,12 @@ def _run_training(
         for name in METRICS:
             history[f"test_{name}"].append(test_metrics[name] if test_metrics else float("nan"))
         epochs.set_postfix(nelbo=f"{train_metrics[1]:.3f}", test=f"{history['test_nelbo'][-1]:.3f}", refresh=False)
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+        converged = plateaued(history, config)
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or converged:
             write_checkpoint(epoch + 1)
+        if converged:
+            break
     epochs.close()
     model.eval()
-    return TrainResult(model, history, status, config.epochs, elapsed, checkpoint.device if status == "loaded" else str(device))
+    trained = len(history["epoch"])
+    return TrainResult(model, history, status, trained, elapsed, checkpoint.device if status == "loaded" else str(device))

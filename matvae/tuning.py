@@ -173,6 +173,7 @@ def sweep_row(
     return {
         setting: value,
         "n_parameters": result.model.n_parameters()["total"],
+        "epochs": result.epochs,  # fewer than asked for when the plateau rule stopped the training
         "test_nelbo": result.history["test_nelbo"][-1],
         "test_rec": result.history["test_rec"][-1],
         "test_kl": result.history["test_kl"][-1],

@@ -133,3 +133,8 @@ def test_a_stack_written_on_cuda_resumes_on_the_cpu(small_split, tmp_path):
     with pytest.warns(RuntimeWarning, match="written on cuda:0 resumed on cpu"):
         results = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4), checkpoint_path=path)
     assert [r.status for r in results] == ["resumed"] * 3 and all(r.history["epoch"] == [1, 2, 3, 4] for r in results)
+
+
+def test_a_stack_refuses_the_plateau_rule(small_split):
+    with pytest.raises(ValueError, match="plateau_window=5"):
+        train_stacked(small_split.train, small_split.test, betas(1.0, 0.1), replace(FAST, plateau_window=5))

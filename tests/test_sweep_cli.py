@@ -87,3 +87,16 @@ def test_the_command_line_runs_in_a_fresh_process(tmp_path):
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert [row["hidden_dim"] for row in json.loads(path.read_text())] == [8]
+
+
+def test_plateau_options_reach_the_training_and_are_refused_with_stack(tmp_path):
+    from matvae.sweep import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--setting", "kl_weight", "--values", "1,0.1", "--epochs", "3", "--stack", "2", "--plateau-window", "5",
+              "--storage", str(tmp_path), "--json", str(tmp_path / "out.json")])
+    assert stop.value.code == 2
+    with pytest.raises(SystemExit) as stop:
+        main(["--setting", "hidden_dim", "--values", "8", "--epochs", "3", "--plateau-window", "-1",
+              "--storage", str(tmp_path), "--json", str(tmp_path / "out.json")])
+    assert stop.value.code == 2

@@ -336,3 +336,28 @@ def test_a_cpu_checkpoint_resumed_on_cuda_reseeds_and_a_same_device_one_restores
     same = _RecordingGenerator()
     assert restore_generator(same, cpu_state, saved_device="cuda:1", device=torch.device("cuda:0"), seed=0, epoch=5)
     assert same.calls == [("set_state", cpu_state)]  # another GPU of the same kind: the state moves as it is
+
+
+def test_the_plateau_rule_stops_training_and_a_stopped_run_is_read_back_as_finished(small_split, tmp_path):
+    from matvae.training import plateaued
+
+    flat = {"test_loss": [5.0, 4.0, 3.0, 3.0, 2.99, 3.0]}
+    assert plateaued(flat, TrainConfig(plateau_window=2, plateau_tolerance=0.01))  # 2.99 vs 3.0: under 1 %
+    assert not plateaued(flat, TrainConfig(plateau_window=2, plateau_tolerance=0.001))
+    assert not plateaued(flat, TrainConfig(plateau_window=4))  # needs 2 windows of history
+    assert not plateaued(flat, TrainConfig())  # off by default
+    config = replace(FAST, epochs=200, plateau_window=3, plateau_tolerance=0.5)  # a loose rule: stops early
+    path = tmp_path / "model.pt"
+    result = train(small_split.train, small_split.test, SMALL, config, checkpoint_path=path)
+    assert 6 <= result.epochs < 200 and len(result.history["epoch"]) == result.epochs
+    assert plateaued(result.history, config) and not plateaued({"test_loss": result.history["test_loss"][:-1]}, config)
+    assert load_checkpoint(path).epoch == result.epochs  # the stopping epoch was checkpointed
+    again = train(small_split.train, small_split.test, SMALL, config, checkpoint_path=path)
+    assert again.status == "loaded" and again.epochs == result.epochs
+    longer = train(small_split.train, small_split.test, SMALL, replace(config, plateau_window=0, epochs=result.epochs + 2),
+                   checkpoint_path=path)  # the rule switched off: the run continues from where it stopped
+    assert longer.status == "resumed" and longer.epochs == result.epochs + 2
+    with pytest.raises(ValueError, match="plateau_window"):
+        TrainConfig(plateau_window=-1)
+    with pytest.raises(ValueError, match="plateau_tolerance"):
+        TrainConfig(plateau_tolerance=2.0)
