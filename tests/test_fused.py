@@ -98,3 +98,14 @@ def test_a_stack_trains_to_the_same_models_with_either_kernel(small_split):
         for name, value in theirs.model.state_dict().items():
             torch.testing.assert_close(ours.model.state_dict()[name], value, rtol=1e-3, atol=1e-5)
         assert ours.history["test_nelbo"] == pytest.approx(theirs.history["test_nelbo"], rel=1e-4)
+
+
+def test_the_kernel_runs_on_the_meta_device_so_it_needs_no_cpu_only_operation():
+    """A stand-in for a GPU: every operation must exist off the CPU and none may read a value back to the host."""
+    models = [VAE(SMALL), VAE(SMALL)]
+    params = {k: v.to("meta") for k, v in fused.stacked_parameters(models).items()}
+    x, eps = torch.empty(2, 32, SMALL.n_elements, device="meta"), torch.empty(2, 32, SMALL.latent_dim, device="meta")
+    y = torch.empty(2, 32, dtype=torch.long, device="meta")
+    summaries, grads = fused.loss_and_gradients(params, SMALL, torch.tensor([1.0, 0.1], device="meta"), x, y, eps)
+    assert summaries.shape == (2, len(METRICS)) and summaries.device.type == "meta"
+    assert {k: v.shape for k, v in grads.items()} == {k: v.shape for k, v in params.items()}
