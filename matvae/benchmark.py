@@ -172,6 +172,47 @@ def default_target(within: float) -> tuple[float, float]:
     return converged * (1 + within), converged
 
 
+def markdown(report: dict) -> str:
+    """The README's measured training speed, from a report of a full run (epoch table, stacked sweep, time to target)."""
+    lines = [
+        f"Measured by `make benchmark` on this project's {report['threads']}-thread {report['machine']} CPU (torch "
+        f"{report['torch']}, device {report['device']}); one epoch at width 100 is {report['epoch_gflop']:.1f} GFLOP, each "
+        "row's share is against the dense float32 matmul rate measured just before it:",
+        "",
+        "| batch | kernel | s/epoch | GFLOP/s | share of matmul | 2,000 epochs |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report["epochs"]:
+        kernel = row["kernel"] + (" + compile" if row["compile"] else "")
+        lines.append(f"| {row['batch_size']:,} | {kernel} | {row['seconds_per_epoch']:.2f} | {row['gflops']:.1f} | "
+                     f"{row['share_of_matmul']:.0%} ({row['matmul_gflops']:.0f} GFLOP/s) | {2000 * row['seconds_per_epoch'] / 60:.0f} min |")
+    if "stacked_sweep" in report:
+        stacked = report["stacked_sweep"]
+        lines += ["", f"The {len(stacked['kl_weights'])}-model KL-weight sweep ({stacked['gflop_per_epoch']:.0f} GFLOP per epoch of "
+                  f"all models; FLOP floor of 2,000 epochs {stacked['flop_floor_2000_epochs_seconds'] / 60:.0f} min at the run's "
+                  f"first matmul rate, {report['matmul_gflops']:.0f} GFLOP/s):", "",
+                  "| way | s/epoch | share of matmul | 2,000 epochs | over the FLOP floor |", "| --- | --- | --- | --- | --- |"]
+        names = {"serial": "one model after another", "stacked": "stacked, hand-written step (default)",
+                 "stacked_autograd": "stacked, vmapped loss under autograd",
+                 "stacked_autograd_compiled": "stacked, vmapped loss, torch.compile"}
+        for name, row in stacked["ways"].items():
+            lines.append(f"| {names.get(name, name)} | {row['seconds_per_epoch']:.2f} | {row['share_of_matmul']:.0%} | "
+                         f"{row['projected_2000_epochs_seconds'] / 60:.0f} min | {row['over_flop_floor']:.1f}x |")
+    target = report.get("time_to_target")
+    if target:
+        ours = target["matvae"]
+        lines += ["", f"Time to the beta 0.03 model's test loss <= {target['target']:.3f} ({target['within']:.0%} above the "
+                  f"{target['converged']:.3f} of its shipped run): `matvae.train` (batch 1,024) {ours['seconds']:.0f} s "
+                  f"({ours['epochs']} epochs)" + ("; the usual `DataLoader` loop:" if target.get("references") else ".")]
+        for ref in target.get("references", []):
+            lines.append(f"- batch {ref['batch_size']:,}: {ref['seconds']:.0f} s ({ref['epochs']} epochs), "
+                         f"`matvae.train` {ref['speed_up']:.1f}x faster")
+    if "paper_2000_epochs_seconds" in report:
+        lines += ["", f"On the GPU ({report.get('gpu', '')}): the paper's 2,000 epochs {report['paper_2000_epochs_seconds']:.0f} s, "
+                  f"the 10-width sweep at 2,000 epochs {report['width_sweep_seconds']:.0f} s."]
+    return "\n".join(lines)
+
+
 def oracle_speed(n: int = 10_000, seed: int = 1) -> dict:
     """Wall time of :func:`matvae.predict_properties` on ``n`` formulas sampled from the shipped sequence model:
     building the oracle (snapshot hull, network), the first call (every chemical system solved) and a repeat
@@ -213,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray backend measurements")
     parser.add_argument("--ray-only", action="store_true", help="only the Ray backend and the paper-scale sweep plan")
     parser.add_argument("--json", help="write the measurements to this file")
-    parser.add_argument("--readme", help="with --ray-only: write the measured figures into this README's cluster section")
+    parser.add_argument("--readme", help="write the measured figures into this README's speed section (a full run) and "
+                        "cluster section (a full run or --ray-only)")
     args = parser.parse_args(argv)
     if args.oracle_only:
         report = oracle_speed()
@@ -316,6 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         _cluster(report, split, seconds, flops)
 
     _write_json(args.json, report)
+    if args.readme:
+        from matvae import cluster_benchmark
+        from matvae.report import update_readme_section
+
+        update_readme_section(args.readme, "speed", markdown(report))
+        if "ray" in report:
+            update_readme_section(args.readme, "cluster", cluster_benchmark.markdown(report))
     return 0
 
 

@@ -24,3 +24,21 @@ def test_time_to_target_stops_at_the_first_epoch_that_reaches_it(small_split):
 def test_the_default_target_is_above_the_shipped_models_converged_loss():
     target, converged = default_target(0.1)
     assert target == pytest.approx(1.1 * converged) and 0 < converged < 10
+
+
+def test_the_readme_section_states_every_measured_row():
+    from matvae.benchmark import markdown
+
+    report = {"threads": 2, "machine": "x86_64", "torch": "2.13.0+cpu", "device": "cpu", "epoch_gflop": 42.7,
+              "matmul_gflops": 100.0,
+              "epochs": [{"batch_size": 1024, "kernel": "fused", "compile": False, "seconds_per_epoch": 1.2,
+                          "gflops": 35.6, "matmul_gflops": 110.0, "share_of_matmul": 0.324}],
+              "stacked_sweep": {"kl_weights": [1.0, 0.1], "gflop_per_epoch": 85.4, "flop_floor_2000_epochs_seconds": 1708.0,
+                                "ways": {"stacked": {"seconds_per_epoch": 2.0, "share_of_matmul": 0.427,
+                                                     "projected_2000_epochs_seconds": 4000.0, "over_flop_floor": 2.34}}},
+              "time_to_target": {"target": 4.0, "converged": 3.636, "within": 0.1, "matvae": {"seconds": 100.0, "epochs": 79},
+                                 "references": [{"batch_size": 128, "seconds": 116.0, "epochs": 17, "speed_up": 1.16}]}}
+    text = markdown(report)
+    for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "2.3x", "79 epochs", "batch 128: 116 s",
+                     "1.2x faster", "FLOP floor of 2,000 epochs 28 min"):
+        assert expected in text, expected
