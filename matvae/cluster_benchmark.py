@@ -128,7 +128,7 @@ def markdown(report: dict) -> str:
     tiny_runs = tiny["tiny"]
     n_tiny = len(tiny_runs["values"].split(","))
     lines = [
-        f"Measured by `python -m matvae.benchmark --ray-only` on this project's {tiny['cpus']}-core x86_64 CPU "
+        f"Measured by `python -m matvae.benchmark` (`--ray-only`: just this part) on this project's {tiny['cpus']}-core x86_64 CPU "
         f"(torch {report['torch']}, dense float32 matmul {report['matmul_gflops']:.0f} GFLOP/s in the same run, load "
         f"average {tiny['load_average'][0]:.1f}): a local Ray starts in {tiny['start_seconds']:.1f} s; a tiny sweep of "
         f"{n_tiny} models takes {tiny_runs['local_seconds']:.1f} s locally and {tiny_runs['ray_seconds']:.1f} s on Ray, "

@@ -40,5 +40,5 @@ def test_the_readme_section_states_every_measured_row():
                                  "references": [{"batch_size": 128, "seconds": 116.0, "epochs": 17, "speed_up": 1.16}]}}
     text = markdown(report)
     for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "2.3x", "79 epochs", "batch 128: 116 s",
-                     "1.2x faster", "FLOP floor of 2,000 epochs 28 min"):
+                     "speed-up of `matvae.train` 1.2x", "FLOP floor of 2,000 epochs 28 min"):
         assert expected in text, expected
