@@ -482,6 +482,7 @@ def _run_training(
     step = _fused_step(model, optimizer) if uses_fused_kernel(model_config, config) else None
     model.train()
     todo = range(start_epoch, start_epoch if status == "loaded" else config.epochs)
+    reached = start_epoch  # epochs the model holds
     epochs = progress_bar(todo, desc="training", unit="epoch", enabled=show_progress, initial=start_epoch, total=config.epochs)
     for epoch in epochs:
         started = time.perf_counter()
@@ -510,6 +511,7 @@ def _run_training(
         for name in METRICS:
             history[f"test_{name}"].append(test_metrics[name] if test_metrics else float("nan"))
         epochs.set_postfix(nelbo=f"{train_metrics[1]:.3f}", test=f"{history['test_nelbo'][-1]:.3f}", refresh=False)
+        reached = epoch + 1
         converged = plateaued(history, config)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or converged:
             write_checkpoint(epoch + 1)
@@ -517,5 +519,4 @@ def _run_training(
             break
     epochs.close()
     model.eval()
-    trained = len(history["epoch"])
-    return TrainResult(model, history, status, trained, elapsed, checkpoint.device if status == "loaded" else str(device))
+    return TrainResult(model, history, status, reached, elapsed, checkpoint.device if status == "loaded" else str(device))

@@ -361,3 +361,15 @@ def test_the_plateau_rule_stops_training_and_a_stopped_run_is_read_back_as_finis
         TrainConfig(plateau_window=-1)
     with pytest.raises(ValueError, match="plateau_tolerance"):
         TrainConfig(plateau_tolerance=2.0)
+
+
+def test_a_finished_checkpoint_without_a_history_is_loaded_with_its_epochs(small_split, tmp_path):
+    from matvae.model import VAE
+    from matvae.training import Checkpoint, data_fingerprint
+
+    config = replace(FAST, epochs=4)
+    path = tmp_path / "bare.pt"
+    save_checkpoint(Checkpoint(SMALL, config, VAE(SMALL).state_dict(), 4,
+                               data_fingerprint=data_fingerprint(small_split.train, small_split.test)), path)
+    result = train(small_split.train, small_split.test, SMALL, config, checkpoint_path=path)
+    assert result.status == "loaded" and result.epochs == 4
