@@ -127,6 +127,20 @@ def loss_and_gradients(params: dict[str, torch.Tensor], config: ModelConfig, kl_
     return summaries, grads
 
 
+@torch.no_grad()
+def optimizer_step(optimizer: torch.optim.Optimizer, stacked: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
+                   config: ModelConfig, kl_weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                   eps: torch.Tensor) -> torch.Tensor:
+    """One step of ``optimizer`` with the gradients of :func:`loss_and_gradients` on ``stacked`` (K, ...) weights,
+    set on the tensors the optimiser updates: ``trained`` ({name: the stacked tensor itself, or for one model its
+    parameter, of which ``stacked`` holds a (1, ...) view}). -> summaries (K, 6)."""
+    summaries, grads = loss_and_gradients(stacked, config, kl_weights, x, y, eps)
+    for name, tensor in trained.items():
+        tensor.grad = grads[name].view_as(tensor)
+    optimizer.step()
+    return summaries
+
+
 def stacked_parameters(models: list[VAE]) -> dict[str, torch.Tensor]:
     """{name: (K, ...)} copies of the K models' weights, in :data:`PARAMETER_NAMES` order."""
     return {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]) for name in PARAMETER_NAMES}

@@ -230,12 +230,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
             eps = torch.stack([torch.randn((index.shape[1], shape.latent_dim), generator=g, device=device) for g in generators])
             xb, yb = (x[index[0]], y[index[0]]) if shared else (x[index[slot]], y[index[slot]])
             if use_fused:  # the hand-written forward and backward of all K models (matvae.fused)
-                with torch.no_grad():
-                    summary, grads = fused.loss_and_gradients(params, shape, kl_weights, xb, yb, eps[slot])
-                for name, p in params.items():
-                    p.grad = grads[name]
-                optimizer.step()
-                totals += summary * index.shape[1]
+                totals += fused.optimizer_step(optimizer, params, params, shape, kl_weights, xb, yb, eps[slot]) * index.shape[1]
                 continue
             loss, summaries = loss_fn(template, params_in, buffers_in, kl_weights, xb, yb, eps[slot])
             optimizer.zero_grad(set_to_none=True)

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from filelock import FileLock, Timeout
 
+from matvae import fused
 from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import DamagedFileError, check_file_path, is_checked, read_checked, write_checked
 from matvae.model import MAX_N_ELEMENTS, ModelConfig
 from matvae.models import AnyConfig, AnyModel, build_model, config_from_dict, config_to_dict, family_of
-from matvae import fused
 from matvae.params import check_choice, check_float, check_int, check_seed, check_str, show, store_checked
 from matvae.progress import progress_bar
 
@@ -373,23 +373,18 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, *, saved_
 
 
 def _fused_step(model, optimizer: torch.optim.Optimizer):
-    """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :func:`matvae.fused.loss_and_gradients`.
+    """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :func:`matvae.fused.optimizer_step`.
 
     The noise is drawn as :meth:`matvae.model.VAE.reparameterize` draws it (one ``randn`` of (batch, latent_dim)
     from ``generator``), so both kernels consume the same random stream; the optimiser is the one over
     ``model.parameters()``, so checkpoints do not depend on the kernel."""
     named = dict(model.named_parameters())
+    stacked = {name: p.detach().unsqueeze(0) for name, p in named.items()}  # (1, ...) views: Adam's updates show
     kl_weight = torch.tensor([model.config.kl_weight], device=next(model.parameters()).device)
 
-    @torch.no_grad()
     def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         eps = torch.randn((len(x), model.config.latent_dim), generator=generator, device=x.device, dtype=x.dtype)
-        stacked = {name: p.unsqueeze(0) for name, p in named.items()}  # (1, ...) views of the weights
-        summaries, grads = fused.loss_and_gradients(stacked, model.config, kl_weight, x, y, eps.unsqueeze(0))
-        for name, p in named.items():
-            p.grad = grads[name][0]
-        optimizer.step()
-        return summaries[0]
+        return fused.optimizer_step(optimizer, stacked, named, model.config, kl_weight, x, y, eps.unsqueeze(0))[0]
 
     return step
 

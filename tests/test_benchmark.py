@@ -22,8 +22,8 @@ def test_time_to_target_stops_at_the_first_epoch_that_reaches_it(small_split):
 
 
 def test_the_default_target_is_above_the_shipped_models_converged_loss():
-    target, converged = default_target(0.1)
-    assert target == pytest.approx(1.1 * converged) and 0 < converged < 10
+    target, converged, model_config = default_target(0.1)
+    assert target == pytest.approx(1.1 * converged) and 0 < converged < 10 and model_config.kl_weight == 0.03
 
 
 def test_the_readme_section_states_every_measured_row():
