@@ -136,9 +136,12 @@ def _note_attempt(storage: str | None, name: str) -> int:
     path = attempts_path(storage, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-    with open(path, "a", encoding="utf-8") as handle:  # one short line per attempt: appends do not interleave
+    # One short line per attempt (appends do not interleave), counted through the same open file: another run on
+    # this storage may empty the log (unlink it) at its start, and a second open would then find no file.
+    with open(path, "a+", encoding="utf-8") as handle:
         handle.write(line + "\n")
-    with open(path, encoding="utf-8") as handle:
+        handle.flush()
+        handle.seek(0)
         return sum(1 for text in handle if text.strip())
 
 

@@ -183,3 +183,20 @@ def test_a_damaged_checkpoint_stops_a_ray_sweep_naming_it(local_ray, small_split
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="hidden_dim-16.pt"):
         _sweep(small_split, tmp_path, replace(CONFIG, epochs=2), backend="ray")
+
+
+def test_an_attempt_is_counted_even_when_another_run_empties_the_log_meanwhile(tmp_path, monkeypatch):
+    import builtins
+
+    from matvae import runner
+
+    real_open = builtins.open
+
+    def open_then_unlink(path, *args, **kwargs):  # another run starting on this storage removes the log here
+        handle = real_open(path, *args, **kwargs)
+        if str(path).endswith(".attempts"):
+            os.unlink(path)
+        return handle
+
+    monkeypatch.setattr(builtins, "open", open_then_unlink)
+    assert runner._note_attempt(str(tmp_path), "job") == 1
