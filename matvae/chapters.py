@@ -248,6 +248,7 @@ class BeyondSettings:
     n_examples: int
     results_dir: str
     figures_dir: str
+    n_spread_seeds: int = 5  # sampling seeds over which the elements-per-material W1 is measured
     model_config: SequenceConfig = derived()
     train_config: TrainConfig = derived()
 
@@ -261,7 +262,8 @@ class BeyondSettings:
         store_checked(self, model_config=model_config, train_config=train_config,
                       use_pretrained=check_bool("use_pretrained", self.use_pretrained),
                       n_processes=check_int("n_processes", self.n_processes, minimum=0),
-                      n_examples=check_int("n_examples", self.n_examples, minimum=0))
+                      n_examples=check_int("n_examples", self.n_examples, minimum=0),
+                      n_spread_seeds=check_int("n_spread_seeds", self.n_spread_seeds, minimum=1))
 
     @property
     def processes(self) -> int | None:

@@ -36,7 +36,7 @@ GOOD = {
     BeyondSettings: dict(data_file="d.npz", paper_checkpoint="m.pt", checkpoint="s.pt", use_pretrained=True, latent_dim=32,
                          hidden_dim=192, prior="mog", n_components=64, kl_weight=0.2, epochs=14, batch_size=256,
                          learning_rate=0.002, device="cpu", n_samples=10000, threshold=0.04, seed=0, n_processes=0,
-                         n_examples=12, results_dir="r", figures_dir="f"),
+                         n_examples=12, results_dir="r", figures_dir="f", n_spread_seeds=5),
 }
 
 BAD = [
@@ -71,6 +71,8 @@ BAD = [
     (DecompositionSettings, "seed", -1, "seed must be >= 0"),
     (DecompositionSettings, "high_similarity", 1.0, r"high_similarity must lie in \(-1.0, 1.0\), got 1.0"),
     (DecompositionSettings, "n_examples", "8", "n_examples must be an integer"),
+    (BeyondSettings, "n_spread_seeds", 0, "n_spread_seeds must be an integer >= 1"),
+    (BeyondSettings, "n_spread_seeds", 2.0, "n_spread_seeds must be an integer"),
     (ReportSettings, "results_dir", "  ", "results_dir must not be empty"),
     (BeyondSettings, "prior", "uniform", "prior must be one of"),
     (BeyondSettings, "latent_dim", 0, "latent_dim must be >= 1"),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import matvae
-from matvae import comparison
+from matvae import comparison, metrics
 from matvae.model import VAE, ModelConfig
 from matvae.models import FAMILIES, build_model, config_from_dict, config_to_dict, family_of
 from matvae.models.sequence import SequenceConfig, SequenceVAE
@@ -103,3 +103,19 @@ def test_the_paper_names_load_the_shipped_paper_models():
     assert torch.equal(matvae.load_pretrained("vae").encoder[0].weight, paper.encoder[0].weight)  # the 0.1 alias
     with pytest.raises(ValueError, match="name must be one of"):
         matvae.load_pretrained(["paper"])
+
+
+def test_wasserstein_spread_gives_one_seeded_distance_per_seed(trained, small_split):
+    family, result, _ = trained
+    reference = small_split.test.counts
+    spread = comparison.wasserstein_spread(result.model, reference, n_samples=60, seeds=[0, 1, 0])
+    assert spread.shape == (3,) and (spread >= 0).all()
+    assert spread[0] == spread[2]  # the same seed draws the same samples
+    alone = metrics.n_elements_wasserstein(matvae.sample(result.model, 60, seed=1).counts, reference)
+    assert spread[1] == pytest.approx(alone)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        comparison.wasserstein_spread(result.model, reference, n_samples=10, seeds=[])
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        comparison.wasserstein_spread(result.model, reference, n_samples=10, seeds=[1.5])
+    with pytest.raises(ValueError, match="reference_counts must be"):
+        comparison.wasserstein_spread(result.model, np.zeros((3, 89)), n_samples=10, seeds=[0])

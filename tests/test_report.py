@@ -108,9 +108,16 @@ def test_the_beyond_table_names_both_families_and_the_targets(tmp_path):
     exact = table.set_index("metric").loc["exact formula from the mean code (test split)"]
     assert (exact["paper's VAE"], exact["sequence VAE"], exact["target"]) == ("1.6%", "97.0%", ">= 50 %")
     assert table.set_index("metric").loc["SMACT-valid samples (ICSD24 states)", "sequence VAE"] == "85.0%"
+    assert not table["metric"].str.contains("sampling seeds").any()  # records without the spread: no row
+    spread = beyond_table({**values, "n_elements_w1_spread": {"paper's VAE": [0.2, 0.3, 0.25], "sequence VAE": [0.04, 0.06, 0.05]}})
+    row = spread.set_index("metric").loc["elements-per-material W1, 3 sampling seeds (mean ± sd)"]
+    assert (row["paper's VAE"], row["sequence VAE"], row["target"]) == ("0.250 ± 0.050", "0.050 ± 0.010", "<= 0.05")
+    assert len(spread) == len(table) + 1
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{BEYOND_START}\nold\n{BEYOND_END}\nrest\n")
     update_readme_beyond(readme, table)
     text = readme.read_text()
     assert "old" not in text and "| exact formula from the mean code (test split) | 1.6% | 97.0% |" in text
+    assert "| MatGAN (Dan et al., npj Comput. Mater. 2020) | ICSD / OQMD compositions | - | 84.5% | - |" in text
+    assert text.index("exact formula from the mean code") < text.index("MatGAN") < text.index(BEYOND_END)
     assert text.startswith("intro\n") and text.endswith("rest\n")
