@@ -68,3 +68,23 @@ def test_a_copied_shipped_checkpoint_is_loaded_again_on_the_next_run(small_split
     with pytest.raises(ValueError, match="weights only .* after 2 epochs"):
         train(small_split.train, small_split.test, model_config, TrainConfig(epochs=3, batch_size=64, device="cpu"),
               checkpoint_path=tmp_path / "b.pt")
+
+
+@pytest.mark.parametrize(("notebook", "name"), [("07_beyond", "sequence"), ("02_model", "paper")])
+def test_the_chapter_defaults_are_the_shipped_configuration(notebook, name):
+    """The book's chapter, run with its own parameters, must find the shipped weights (else it retrains for hours)."""
+    from pathlib import Path
+
+    import jupytext
+
+    source = Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.py"
+    cell = next(c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", []))
+    parameters: dict = {}
+    exec(cell.source, {}, parameters)  # plain assignments of literals
+    shipped = pretrained_checkpoint(name)
+    config = shipped.model_config
+    for key in ("latent_dim", "hidden_dim", "kl_weight"):
+        assert parameters[key] == getattr(config, key), key
+    assert parameters["epochs"] == shipped.epoch
+    for key in ("batch_size", "learning_rate", "seed"):
+        assert parameters[key] == getattr(shipped.train_config, key), key
