@@ -249,6 +249,7 @@ class BeyondSettings:
     results_dir: str
     figures_dir: str
     n_spread_seeds: int = 5  # sampling seeds over which the elements-per-material W1 is measured
+    convergence_window: int = 10  # window (epochs) of the plateau rule the chapter reports; training runs all epochs
     model_config: SequenceConfig = derived()
     train_config: TrainConfig = derived()
 
@@ -263,7 +264,8 @@ class BeyondSettings:
                       use_pretrained=check_bool("use_pretrained", self.use_pretrained),
                       n_processes=check_int("n_processes", self.n_processes, minimum=0),
                       n_examples=check_int("n_examples", self.n_examples, minimum=0),
-                      n_spread_seeds=check_int("n_spread_seeds", self.n_spread_seeds, minimum=1))
+                      n_spread_seeds=check_int("n_spread_seeds", self.n_spread_seeds, minimum=1),
+                      convergence_window=check_int("convergence_window", self.convergence_window, minimum=1))
 
     @property
     def processes(self) -> int | None:

@@ -153,6 +153,14 @@ def plateaued(history: dict[str, list[float]], config: "TrainConfig") -> bool:
     return bool(np.nanmin(losses[-window:]) >= (1 - config.plateau_tolerance) * np.nanmin(losses[:-window]))
 
 
+def plateau_epochs(history: dict[str, list[float]], window: int, tolerance: float = 0.005) -> list[int]:
+    """The epochs (1-based) after which :func:`plateaued` holds for a run's ``history`` with this ``window`` and
+    ``tolerance``: where the plateau rule would have stopped the run, read off a run that trained all its epochs."""
+    config = TrainConfig(epochs=1, plateau_window=check_int("window", window, minimum=1), plateau_tolerance=tolerance)
+    n = len(history.get("test_loss", []))
+    return [epoch for epoch in range(1, n + 1) if plateaued({"test_loss": history["test_loss"][:epoch]}, config)]
+
+
 def training_rows(data: MaterialsDataset, config: TrainConfig) -> np.ndarray:
     """Row indices of one training epoch: every material once, plus ``oversample_factor - 1`` extra copies
     of each material with at least ``oversample_min_elements`` elements."""

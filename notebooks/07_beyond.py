@@ -56,6 +56,7 @@ seed = 0  # seed of training, samples and null models
 n_processes = 0  # processes for the SMACT checks (0: all CPUs)
 n_examples = 12  # test materials shown with their round trips
 n_spread_seeds = 5  # sampling seeds over which the elements-per-material distance is measured
+convergence_window = 10  # epochs of the plateau rule reported for the training curve (training runs all epochs)
 results_dir = "artifacts/results"  # where the numbers for the report and the README are written
 figures_dir = "figures"  # where the figures are saved as PNG
 
@@ -71,7 +72,7 @@ from matvae.data import SplitData
 from matvae.pretrained import describe_training, train_or_load
 from matvae.results import record, save_figure
 from matvae.sampling import reconstruct, sample
-from matvae.training import load_model
+from matvae.training import load_model, plateau_epochs
 from matvae.validity import CHECKS
 
 settings = BeyondSettings(
@@ -79,7 +80,7 @@ settings = BeyondSettings(
     latent_dim=latent_dim, hidden_dim=hidden_dim, prior=prior, n_components=n_components, kl_weight=kl_weight,
     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, device=device, n_samples=n_samples,
     threshold=threshold, seed=seed, n_processes=n_processes, n_examples=n_examples, results_dir=results_dir,
-    figures_dir=figures_dir, n_spread_seeds=n_spread_seeds,
+    figures_dir=figures_dir, n_spread_seeds=n_spread_seeds, convergence_window=convergence_window,
 )
 split = SplitData.load(settings.data_file)
 data, test = split.dataset, split.test
@@ -111,6 +112,9 @@ glue("n_tail", n_tail, display=False)
 glue("tail_change", float(tail.max() - tail.min()), display=False)
 glue("tail_drift", float(tail.mean() - before.mean()), display=False)
 glue("first_nelbo", float(history["test_nelbo"][0]), display=False)
+plateau = plateau_epochs(history, settings.convergence_window)
+glue("convergence_window", settings.convergence_window, display=False)
+glue("plateau_epochs", "epochs " + ", ".join(str(epoch) for epoch in plateau) if plateau else "no epoch yet", display=False)
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 fig = plots.plot_training_curves(history, title="Sequence model: training and test curves")
@@ -123,6 +127,9 @@ save_figure(fig, f"{settings.figures_dir}/sequence_training.png")
 # the first epoch, the mean test negative ELBO of the last {glue:text}`n_tail` epochs differs by
 # {glue:text}`tail_drift:+.3f` nats from the mean of the {glue:text}`n_tail` before them, while single epochs scatter by
 # {glue:text}`tail_change:.2f` nats about it (each is a one-sample estimate of the bound on the test split).
+# The plateau rule of `matvae.training.plateaued` (the best test loss, the training objective, of the last
+# {glue:text}`convergence_window` epochs improves on the best before them by less than 0.5 %) holds after
+# {glue:text}`plateau_epochs`.
 #
 # ## Designs tried
 #
@@ -316,6 +323,7 @@ record(
     {
         "model_config": {k: getattr(settings.model_config, k) for k in ("latent_dim", "hidden_dim", "prior", "n_components", "kl_weight")},
         "epochs": result.epochs,
+        "plateau_epochs": plateau,
         "test_kl": test_kl,
         "test_nelbo": test_nelbo,
         "round_trip": {f"{m} / {r}": row for (m, r), row in round_trips.to_dict(orient="index").items()},

@@ -20,7 +20,7 @@ CASES = [
     ("02_model", {"epochs": 5.0}, r"epochs must be an integer >= 1 and <= 1000000, got 5.0 \(float\)"),
     ("05_decomposition", {"threshold": -0.1}, "threshold must lie in"),
     ("08_properties", {"energy_epochs": 2.5}, r"energy_epochs must be an integer"),
-    ("07_beyond", {"n_spread_seeds": 0}, "n_spread_seeds must be an integer >= 1, got 0"),
+    ("07_beyond", {"n_spread_seeds": 0}, "n_spread_seeds must be >= 1, got 0"),
     ("09_design", {"budgets": "0,10"}, "budgets"),
     ("09_design", {"backend": "slurm"}, r"backend must be one of \('local', 'ray'\), got 'slurm'"),
 ]

@@ -373,3 +373,19 @@ def test_a_finished_checkpoint_without_a_history_is_loaded_with_its_epochs(small
                                data_fingerprint=data_fingerprint(small_split.train, small_split.test)), path)
     result = train(small_split.train, small_split.test, SMALL, config, checkpoint_path=path)
     assert result.status == "loaded" and result.epochs == 4
+
+
+def test_plateau_epochs_lists_where_the_rule_would_have_stopped_a_run():
+    from matvae.training import plateau_epochs, plateaued
+
+    losses = [10.0, 8.0, 7.0, 6.9, 6.95, 6.9, 6.5, 6.49, 6.6, 6.6]
+    history = {"test_loss": losses}
+    expected = [e for e in range(1, 11) if plateaued({"test_loss": losses[:e]}, TrainConfig(epochs=1, plateau_window=2))]
+    assert plateau_epochs(history, 2) == expected == [6, 9, 10]  # 6.9 is no gain on 6.9; 6.49 on 6.5 is under 0.5 %
+    assert plateau_epochs(history, 2, tolerance=0.0) == [6, 10]  # without a tolerance 6.49 < 6.5 is a gain
+    assert plateau_epochs(history, 5) == []  # needs 10 epochs and a gain of less than 0.5 % over the last 5
+    assert plateau_epochs({"test_loss": []}, 3) == []
+    with pytest.raises(ValueError, match="window must be >= 1, got 0"):
+        plateau_epochs(history, 0)
+    with pytest.raises(ValueError, match="plateau_tolerance must lie in"):
+        plateau_epochs(history, 2, tolerance=1.5)
