@@ -1,11 +1,17 @@
-"""Train the models of one sweep together: K paper-family VAEs of one shape, stacked along a leading model axis.
+"""Train the models of one sweep together: K paper-family VAEs, stacked along a leading model axis.
 
-The models differ only in the KL weight beta and/or the training seed. Their weights are stacked with
-``torch.func.stack_module_state`` and the model's own loss (:meth:`matvae.model.VAE.loss`) runs under
-``torch.vmap`` through ``torch.func.functional_call`` for the test evaluation; training steps run the hand-written
-forward and backward of :mod:`matvae.fused` on the stacked weights (``kernel="autograd"``: the vmapped loss under
-autograd), so one step updates all K models with batched matrix multiplies. One Adam over the stacked weights
-is K Adams (Adam is element-wise).
+The models differ only in the KL weight beta, the training seed and/or the width ``hidden_dim``. Their weights are
+stacked into tensors with a leading model axis; training steps run the hand-written forward and backward of
+:mod:`matvae.fused` on the stacked weights (``kernel="autograd"``: the model's own loss,
+:meth:`matvae.model.VAE.loss`, under ``torch.vmap`` through ``torch.func.functional_call`` and autograd; the test
+evaluation always runs that way), so one step updates all K models with batched matrix multiplies. One Adam over
+the stacked weights is K Adams (Adam is element-wise).
+
+Models of different widths are stacked zero-padded to the widest. A padded hidden unit has zero incoming weights,
+bias and outgoing weights, so its activation is exactly ELU(0) = 0 and every one of its weights gets an exactly
+zero gradient; Adam leaves a weight with zero gradients (and zero moments) where it is, so the padding stays zero
+and each model trains as its own width, to the rounding of a longer matrix product. On a GPU, where a step of the
+paper's small model costs kernel launches rather than FLOPs, the ten-width sweep then costs about one model.
 
 Each model sees what :func:`matvae.training.train` would give it: initial weights drawn after
 ``torch.manual_seed(seed)``, a generator seeded ``seed + 1`` that draws the epoch's permutation and then one
@@ -27,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state
+from torch.func import functional_call
 
 from matvae import fused, training
 from matvae.data.dataset import MaterialsDataset, check_dataset
@@ -41,9 +47,9 @@ from matvae.tuning import job_options, run_sweep_jobs, sweep_row, when_free
 
 STACK_FORMAT = "matvae-stack"
 STACK_VERSION = 1
-VARYING_MODEL_FIELDS: frozenset[str] = frozenset({"kl_weight"})  # ModelConfig fields the stacked models may differ in
+VARYING_MODEL_FIELDS: frozenset[str] = frozenset({"kl_weight", "hidden_dim"})  # ModelConfig fields the stacked models may differ in
 VARYING_TRAIN_FIELDS: frozenset[str] = frozenset({"seed"})  # TrainConfig fields they may differ in
-SWEEPABLE: tuple[str, ...] = ("kl_weight", "seed")
+SWEEPABLE: tuple[str, ...] = ("hidden_dim", "kl_weight", "seed")
 
 
 class _GivenNoiseVAE(VAE):
@@ -72,7 +78,7 @@ class _Loss(nn.Module):
 
 def check_stackable(model_configs, train_configs) -> tuple[list[ModelConfig], list[TrainConfig]]:
     """The configs as two lists of equal length K; ``ValueError`` naming the first field that differs where
-    only kl_weight (model) and seed (training) may. A single ``TrainConfig`` is used for every model."""
+    only kl_weight and hidden_dim (model) and seed (training) may. A single ``TrainConfig`` is used for every model."""
     model_configs = list(model_configs)
     if not model_configs:
         raise ValueError("model_configs is empty: give at least one ModelConfig")
@@ -146,16 +152,36 @@ def _chunked_noise(n: int, latent_dim: int, seed: int, device: torch.device) -> 
     return torch.cat([torch.randn((size, latent_dim), generator=generator, device=device) for size in sizes])
 
 
+def pad_parameters(model: VAE, hidden_dim: int) -> dict[str, torch.Tensor]:
+    """``model``'s parameters zero-padded to width ``hidden_dim`` (>= its own): {name: tensor of the wide shape}."""
+    wide = VAE(replace(model.config, hidden_dim=hidden_dim)).to("meta")
+    padded = {}
+    for name, value in model.named_parameters():
+        target = dict(wide.named_parameters())[name].shape
+        out = torch.zeros(target, dtype=value.dtype, device=value.device)
+        out[tuple(slice(0, d) for d in value.shape)] = value.detach()
+        padded[name] = out
+    return padded
+
+
+def unpad(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The leading block of ``value`` of ``shape``: a padded parameter cut back to its model's own width."""
+    return value[tuple(slice(0, d) for d in shape)]
+
+
 def _run(train_data, test_data, model_configs, train_configs, device, fingerprint, path, show_progress) -> list[TrainResult]:
-    config, shape, n_models = train_configs[0], model_configs[0], len(model_configs)
+    config, n_models = train_configs[0], len(model_configs)
+    shape = replace(model_configs[0], hidden_dim=max(c.hidden_dim for c in model_configs))  # the stack's (widest) shape
     prior = torch.as_tensor(training.class_frequencies(train_data.y, shape.n_classes))
     members = []
     for model_config, train_config in zip(model_configs, train_configs):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(train_config.seed)
             members.append(VAE(model_config, prior).to(device))
-    params, buffers = stack_module_state(members)  # {name: (K, ...)}
-    params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    names = [name for name, _ in members[0].named_parameters()]
+    padded = [pad_parameters(m, shape.hidden_dim) for m in members]
+    params = {name: torch.stack([p[name] for p in padded]).requires_grad_() for name in names}  # {name: (K, ...)}
+    buffers = {name: torch.stack([dict(m.named_buffers())[name] for m in members]) for name, _ in members[0].named_buffers()}
     template = _Loss(_GivenNoiseVAE(shape, prior).to("meta"))  # weights come from params/buffers
     params_in = {f"model.{k}": v for k, v in params.items()}  # the same tensors: Adam updates them in place
     buffers_in = {f"model.{k}": v for k, v in buffers.items()}
@@ -257,7 +283,9 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
 
     results = []
     for k, member in enumerate(members):
-        member.load_state_dict({name: value[k].detach() for name, value in params.items()}, strict=False)  # + own prior
+        own = dict(member.named_parameters())
+        member.load_state_dict({name: unpad(value[k].detach(), own[name].shape).clone() for name, value in params.items()},
+                               strict=False)  # + own prior
         results.append(TrainResult(member.eval(), histories[k], status, config.epochs, elapsed, str(device)))
     return results
 
@@ -280,6 +308,8 @@ def train_stack_and_measure(
     """One job of :func:`stacked_sweep`: train the stack of ``values`` together, then measure each model."""
     if setting == "seed":
         model_configs, train_configs = [model_config] * len(values), [replace(train_config, seed=v) for v in values]
+    elif setting == "hidden_dim":
+        model_configs, train_configs = [replace(model_config, hidden_dim=v) for v in values], train_config
     else:
         model_configs, train_configs = [replace(model_config, kl_weight=v) for v in values], train_config
     started = time.perf_counter()
@@ -312,7 +342,8 @@ def stacked_sweep(
     resources: Resources | None = None,
     outcomes: list | None = None,
 ) -> pd.DataFrame:
-    """:func:`matvae.tuning.sweep` over ``kl_weight`` or the training ``seed``, with the models trained stacked.
+    """:func:`matvae.tuning.sweep` over ``hidden_dim``, ``kl_weight`` or the training ``seed``, with the models
+    trained stacked (widths zero-padded to the widest of their stack).
 
     Same columns as ``sweep``; ``train_seconds`` is each model's share (1/K) of the stack's training time and
     ``wall_seconds`` that share plus the model's own sampling and reconstruction. The values are cut into stacks of
@@ -323,6 +354,8 @@ def stacked_sweep(
         raise ValueError(f"setting must be one of {SWEEPABLE}, got {setting!r}")
     if setting == "seed":
         values = check_int_list("values", values, minimum=0)
+    elif setting == "hidden_dim":
+        values = check_int_list("values", values, minimum=1)
     else:
         values = check_float_list("values", values, low=0.0)
     size = len(values) if stack_size is None else check_int("stack_size", stack_size, minimum=1)

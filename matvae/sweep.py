@@ -4,8 +4,8 @@ Trains one paper-family VAE per value on the embedded snapshot (or a closed chem
 writes (atomically) one row per value with the columns of :func:`matvae.tuning.sweep`'s table. ``--backend ray``
 runs the models as Ray tasks (the cluster of ``RAY_ADDRESS``, else a local Ray); ``--storage`` is where every
 model's resumable checkpoint lands (a folder every Ray node sees), so a sweep stopped or killed at any point
-resumes where it stopped. ``--stack K`` trains the models of a ``kl_weight`` or ``seed`` sweep K at a time,
-stacked (:func:`matvae.stacked.stacked_sweep`), one job per stack.
+resumes where it stopped. ``--stack K`` trains the models K at a time,
+stacked (:func:`matvae.stacked.stacked_sweep`; widths zero-padded to the widest), one job per stack.
 """
 
 from __future__ import annotations
@@ -89,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         resources = Resources(cpus=args.cpus_per_job, gpus=args.gpus_per_job)
         data_config = DataConfig(elements=args.elements)
         check_backend(args.backend)  # Ray missing: a usage error before the data loads
-        if args.stack is not None and args.setting == "hidden_dim":
-            raise ValueError("--stack trains models of one shape together: it needs --setting kl_weight or seed")
         if args.stack is not None and args.plateau_window:
             raise ValueError("--stack trains every model of a stack for --epochs: it cannot take --plateau-window")
     except ValueError as exc:

@@ -1,9 +1,11 @@
+import io
 from dataclasses import replace
 
 import pytest
 import torch
 from torch.func import stack_module_state
 
+from matvae.files import read_checked
 from matvae.model import VAE, ModelConfig
 from matvae.stacked import _GivenNoiseVAE, _Loss, stacked_loss, stacked_sweep, train_stacked
 from matvae.training import METRICS, TrainConfig, evaluate, train
@@ -72,7 +74,7 @@ def test_training_lowers_every_models_test_nelbo(small_split):
 @pytest.mark.parametrize(
     ("model_configs", "train_configs", "match"),
     [
-        ([SMALL, replace(SMALL, hidden_dim=32)], FAST, r"model_configs\[1\]\.hidden_dim=32 != model_configs\[0\]\.hidden_dim=16"),
+        ([SMALL, replace(SMALL, latent_dim=4)], FAST, r"model_configs\[1\]\.latent_dim=4 != model_configs\[0\]\.latent_dim=3"),
         ([SMALL, replace(SMALL, class_weight=2.0)], FAST, r"model_configs\[1\]\.class_weight"),
         ([SMALL, SMALL], [FAST, replace(FAST, batch_size=32)], r"train_configs\[1\]\.batch_size=32"),
         ([SMALL, SMALL], [FAST], r"len\(train_configs\)=1 != len\(model_configs\)=2"),
@@ -113,14 +115,19 @@ def test_stacked_sweep_has_the_columns_of_sweep(small_split, tmp_path):
     seeds = stacked_sweep(small_split.train, small_split.test, "seed", [0, 3], SMALL, one_epoch, **kwargs)
     assert seeds.columns.tolist()[0] == "seed" and seeds.columns.tolist()[1:] == serial.columns.tolist()[1:]
     assert seeds["test_nelbo"].nunique() == 2
+    widths = stacked_sweep(small_split.train, small_split.test, "hidden_dim", "8,16", SMALL, one_epoch, **kwargs)
+    serial_widths = sweep(small_split.train, small_split.test, "hidden_dim", "8,16", SMALL, one_epoch,
+                          checkpoint_dir=tmp_path / "serial-widths", **kwargs)
+    assert widths["hidden_dim"].tolist() == [8, 16]
+    assert widths["test_nelbo"].tolist() == pytest.approx(serial_widths["test_nelbo"].tolist(), rel=1e-5)
     with pytest.raises(ValueError, match="setting must be one of"):
-        stacked_sweep(small_split.train, small_split.test, "hidden_dim", [8], SMALL, one_epoch, **kwargs)
+        stacked_sweep(small_split.train, small_split.test, "latent_dim", [8], SMALL, one_epoch, **kwargs)
+    with pytest.raises(ValueError, match=r"values\[1\] must be >= 1, got 0"):
+        stacked_sweep(small_split.train, small_split.test, "hidden_dim", [8, 0], SMALL, one_epoch, **kwargs)
 
 
 def test_a_stack_written_on_cuda_resumes_on_the_cpu(small_split, tmp_path):
-    import io
-
-    from matvae.files import read_checked, write_checked
+    from matvae.files import write_checked
 
     path = tmp_path / "stack.pt"
     configs = [replace(SMALL, kl_weight=b) for b in BETAS]
@@ -133,6 +140,32 @@ def test_a_stack_written_on_cuda_resumes_on_the_cpu(small_split, tmp_path):
     with pytest.warns(RuntimeWarning, match="written on cuda:0 resumed on cpu"):
         results = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4), checkpoint_path=path)
     assert [r.status for r in results] == ["resumed"] * 3 and all(r.history["epoch"] == [1, 2, 3, 4] for r in results)
+
+
+def test_models_of_different_widths_stack_zero_padded_and_train_as_their_own_width(small_split):
+    configs = [replace(SMALL, hidden_dim=w, kl_weight=b) for w, b in ((5, 1.0), (16, 0.1), (9, 0.03))]
+    train_configs = [FAST, replace(FAST, seed=3), FAST]
+    stacked = train_stacked(small_split.train, small_split.test, configs, train_configs)
+    for result, config, train_config in zip(stacked, configs, train_configs):
+        assert result.model.config == config
+        serial = train(small_split.train, small_split.test, config, train_config)  # the oracle: trained alone
+        for name, value in serial.model.state_dict().items():
+            torch.testing.assert_close(result.model.state_dict()[name], value, rtol=1e-4, atol=1e-6)
+        assert result.history["test_nelbo"] == pytest.approx(serial.history["test_nelbo"], rel=1e-5)
+
+
+def test_the_padding_of_a_narrow_model_stays_exactly_zero(small_split, tmp_path):
+    path = tmp_path / "stack.pt"
+    configs = [replace(SMALL, hidden_dim=4), replace(SMALL, hidden_dim=12)]
+    for kernel in ("fused", "autograd"):
+        path.unlink(missing_ok=True)
+        train_stacked(small_split.train, small_split.test, configs, replace(FAST, kernel=kernel), checkpoint_path=path)
+        saved = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), map_location="cpu", weights_only=True)
+        narrow = saved["params"]["encoder.2.weight"][0]  # (12, 12): model 0 owns the leading (4, 4) block
+        assert narrow[:4, :4].abs().sum() > 0
+        assert torch.count_nonzero(narrow[4:]) == 0 and torch.count_nonzero(narrow[:, 4:]) == 0, kernel
+        assert torch.count_nonzero(saved["params"]["decoder.0.bias"][0][4:]) == 0, kernel
+        assert torch.count_nonzero(saved["params"]["classifier.4.weight"][0][:, 4:]) == 0, kernel
 
 
 def test_a_stack_refuses_the_plateau_rule(small_split):

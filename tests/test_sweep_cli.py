@@ -58,7 +58,7 @@ def test_seed_and_stacked_sweeps(tmp_path):
         ({"--epochs": "2.5"}, "epochs must be an integer >= 1, got '2.5'"),
         ({"--backend": "dask"}, "invalid choice: 'dask'"),
         ({"--elements": "Li,Xx"}, "Xx"),
-        ({"--stack": "2"}, "--stack trains models of one shape together"),
+        ({"--stack": "0"}, "stack must be >= 1, got 0"),
         ({"--gpus-per-job": "1.5"}, "gpus above 1 must be a whole number"),
     ],
 )
