@@ -14,7 +14,7 @@ that needs real learning (the beta = 0.03 model's test loss within 10 % of the v
 converged to) with :func:`matvae.training.train` and with a plain reference loop written the usual way (a
 ``DataLoader`` over a ``TensorDataset``, autograd; batch 128, and batch 1024 as matvae's, which takes as many Adam
 steps per epoch), same data, model and seed; on a GPU, the wall
-time of the paper's 2,000 epochs and of the 10-width sweep. FLOPs are counted analytically: 2 per
+time of the paper's 2,000 epochs of one model and of the beta and width sweeps, each stacked (:func:`paper_scale`). FLOPs are counted analytically: 2 per
 multiply-add of every Linear layer, forward on the test split and forward plus backward (3x forward) on the
 training epoch.
 """
@@ -210,10 +210,83 @@ def markdown(report: dict) -> str:
         for ref in target.get("references", []):
             lines.append(f"- batch {ref['batch_size']:,}: {ref['seconds']:.0f} s ({ref['epochs']} epochs): speed-up of "
                          f"`matvae.train` {ref['speed_up']:.1f}x")
-    if "paper_2000_epochs_seconds" in report:
-        lines += ["", f"On the GPU ({report.get('gpu', '')}): the paper's 2,000 epochs {report['paper_2000_epochs_seconds']:.0f} s, "
-                  f"the 10-width sweep at 2,000 epochs {report['width_sweep_seconds']:.0f} s."]
+    scale = report.get("paper_scale")
+    if scale:
+        lines += ["", f"On the GPU ({report.get('gpu', '')}), each run from scratch, the sweeps stacked "
+                  f"(`matvae.stacked`, widths zero-padded to 500):", "",
+                  "| run | models | epochs trained | training time | wall time | ms/epoch |", "| --- | --- | --- | --- | --- | --- |"]
+        labels = {"paper_model": "the paper's model", "width_sweep": "width sweep 50..500", "kl_weight_sweep": "beta sweep"}
+        for name, row in scale["runs"].items():
+            projected = "" if row["complete"] else f" ({scale['epochs']:,}: ~{row['projected_seconds']:.0f} s projected)"
+            lines.append(f"| {labels.get(name, name)} | {row['models']} | {row['epochs_trained']:,} | {row['train_seconds']:.0f} s"
+                         f"{projected} | {row['wall_seconds']:.0f} s | {row['seconds_per_epoch'] * 1000:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 2000, budget_seconds: float | None = None,
+                probe_epochs: int = 10, storage: str | Path | None = None) -> dict:
+    """Wall times of the paper-scale training runs: the paper's model (width 100, beta 0.03; :func:`train`) for
+    ``epochs``, the ten-width sweep stacked (zero-padded to 500) and the six-model beta sweep stacked
+    (:func:`matvae.stacked.train_stacked`), each from scratch.
+
+    Each run first trains ``probe_epochs`` (checkpointed), then resumes to ``epochs``; with ``budget_seconds``, each
+    run gets an equal share of what is left of the budget (a run that ends early leaves the rest to the runs after
+    it), and one whose projection (its probe's seconds per epoch) does not fit its share resumes only to the epochs
+    that fit. Each row gives the epochs trained, their training seconds
+    (the checkpoints' own clock), the wall time, seconds per epoch, the projection to ``epochs`` and the final test
+    NELBO of every model. ``ValueError`` for epochs or probe_epochs below 1, or a budget that is not positive."""
+    import tempfile
+
+    from matvae.stacked import train_stacked
+
+    for name, value in (("epochs", epochs), ("probe_epochs", probe_epochs)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if budget_seconds is not None and not budget_seconds > 0:
+        raise ValueError(f"budget_seconds must be > 0 (or None: no limit), got {budget_seconds!r}")
+    started_all = time.perf_counter()
+    base = ModelConfig()
+    runs = [("paper_model", [base]),
+            ("width_sweep", [replace(base, hidden_dim=w) for w in PAPER_WIDTHS]),
+            ("kl_weight_sweep", [replace(base, kl_weight=b) for b in TUNING_KL_WEIGHTS])]
+    report: dict = {"epochs": epochs, "budget_seconds": budget_seconds, "probe_epochs": probe_epochs, "runs": {}}
+
+    def fit(configs, config, path):  # one model: matvae.train, as a user trains it; a sweep: one stack
+        if len(configs) == 1:
+            return [train(train_data, test_data, configs[0], config, checkpoint_path=path)]
+        return train_stacked(train_data, test_data, configs, config, checkpoint_path=path)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(storage) if storage is not None else Path(scratch)
+        for i, (name, configs) in enumerate(runs):
+            path = folder / f"{name}.pt"
+            path.unlink(missing_ok=True)
+            config = TrainConfig(epochs=min(probe_epochs, epochs), device=str(device), checkpoint_every=max(epochs, 1))
+            started = time.perf_counter()
+            results = fit(configs, config, path)
+            probe = np.diff(np.r_[0.0, results[0].history["seconds"]])
+            per_epoch = float(np.median(probe[1:] if len(probe) > 1 else probe))
+            target = epochs
+            if budget_seconds is not None:
+                left = (budget_seconds - (time.perf_counter() - started) - (started - started_all)) / (len(runs) - i)
+                fits = int(left / per_epoch) + results[0].epochs if per_epoch > 0 else epochs
+                target = max(results[0].epochs, min(epochs, fits))
+            if target > results[0].epochs:
+                results = fit(configs, replace(config, epochs=target), path)
+            wall = time.perf_counter() - started
+            seconds = np.diff(np.r_[0.0, results[0].history["seconds"]])
+            steady = float(np.median(seconds[1:])) if len(seconds) > 1 else float(seconds[0])
+            row = {"models": len(configs), "epochs_trained": results[0].epochs, "complete": results[0].epochs == epochs,
+                   "train_seconds": results[0].elapsed_seconds, "wall_seconds": wall, "seconds_per_epoch": steady,
+                   "projected_seconds": results[0].history["seconds"][0] + steady * (epochs - 1),
+                   "test_nelbo": {str(getattr(c, "hidden_dim" if name == "width_sweep" else "kl_weight")): r.history["test_nelbo"][-1]
+                                  for c, r in zip(configs, results)}}
+            report["runs"][name] = row
+            state = "" if row["complete"] else f" (stopped by the budget; {epochs:,} epochs projected {row['projected_seconds']:.0f} s)"
+            print(f"{name} ({len(configs)} model{'s' if len(configs) > 1 else ''}): {row['epochs_trained']:,} epochs in "
+                  f"{row['train_seconds']:.1f} s of training, {wall:.1f} s wall, {steady * 1000:.1f} ms/epoch{state}", flush=True)
+            path.unlink(missing_ok=True)
+    report["wall_seconds"] = time.perf_counter() - started_all
+    return report
 
 
 def oracle_speed(n: int = 10_000, seed: int = 1) -> dict:
@@ -257,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacked-only", action="store_true", help="only the matmul rate and the stacked beta sweep")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray backend measurements")
     parser.add_argument("--ray-only", action="store_true", help="only the Ray backend and the paper-scale sweep plan")
+    parser.add_argument("--paper-scale-only", action="store_true",
+                        help="only the matmul rate and the paper-scale runs: one model, the beta sweep and the width sweep "
+                             "(both stacked) at --paper-epochs (on a GPU; run by the full benchmark there)")
+    parser.add_argument("--paper-epochs", type=int, default=2000, help="epochs of the paper-scale runs (the paper: 2000)")
+    parser.add_argument("--gpu-budget", type=float, default=None,
+                        help="seconds the paper-scale runs may take in all: a run that would not fit trains the epochs that "
+                             "fit and reports them with its projected full time (default: no limit)")
     parser.add_argument("--json", help="write the measurements to this file")
     parser.add_argument("--readme", help="write the measured figures into this README's speed section (a full run) and "
                         "cluster section (a full run or --ray-only)")
@@ -290,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     rate = matmul_rate(device)
     report["matmul_gflops"] = rate / 1e9
     print(f"dense float32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s", flush=True)
+    if args.paper_scale_only:
+        report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
+                                            epochs=args.paper_epochs)
+        _write_json(args.json, report)
+        return 0
     if args.stacked or args.stacked_only:
         report["stacked_sweep"] = stacked_speed(train_data, test_data, model_config, TrainConfig(device=str(device)),
                                                 rate=rate, epochs=args.epochs, compiled=args.compile)
@@ -351,15 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"matvae.train is {seconds / ours[0]:.1f}x faster", flush=True)
 
     if device.type == "cuda":
-        started = time.perf_counter()
-        train(train_data, test_data, model_config, TrainConfig(epochs=2000, device=str(device)))
-        report["paper_2000_epochs_seconds"] = time.perf_counter() - started
-        print(f"the paper's 2,000 epochs: {report['paper_2000_epochs_seconds']:.0f} s", flush=True)
-        started = time.perf_counter()
-        for width in PAPER_WIDTHS:
-            train(train_data, test_data, replace(model_config, hidden_dim=width), TrainConfig(epochs=2000, device=str(device)))
-        report["width_sweep_seconds"] = time.perf_counter() - started
-        print(f"the 10-width sweep at 2,000 epochs: {report['width_sweep_seconds']:.0f} s", flush=True)
+        report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget)
     else:
         print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
     if not args.no_ray:

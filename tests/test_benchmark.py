@@ -42,3 +42,34 @@ def test_the_readme_section_states_every_measured_row():
     for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "2.3x", "79 epochs", "batch 128: 116 s",
                      "speed-up of `matvae.train` 1.2x", "FLOP floor of 2,000 epochs 28 min"):
         assert expected in text, expected
+
+
+def test_paper_scale_trains_every_run_and_stops_a_run_at_the_budget(small_split):
+    import torch
+
+    from matvae.benchmark import PAPER_WIDTHS, TUNING_KL_WEIGHTS, markdown, paper_scale
+
+    full = paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=2, probe_epochs=1)
+    assert list(full["runs"]) == ["paper_model", "width_sweep", "kl_weight_sweep"]
+    assert [r["models"] for r in full["runs"].values()] == [1, len(PAPER_WIDTHS), len(TUNING_KL_WEIGHTS)]
+    assert all(r["complete"] and r["epochs_trained"] == 2 for r in full["runs"].values())
+    assert list(full["runs"]["width_sweep"]["test_nelbo"]) == [str(w) for w in PAPER_WIDTHS]
+    assert all(math.isfinite(v) for r in full["runs"].values() for v in r["test_nelbo"].values())
+    # a budget smaller than one probe: every run keeps its probe epoch only and says so
+    short = paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=50, probe_epochs=1, budget_seconds=1e-3)
+    assert all(r["epochs_trained"] == 1 and not r["complete"] for r in short["runs"].values())
+    text = markdown({"threads": 2, "machine": "x86_64", "torch": "2", "device": "cuda", "gpu": "GPU X", "epoch_gflop": 1.0,
+                     "matmul_gflops": 1.0, "epochs": [], "paper_scale": short})
+    assert "GPU X" in text and "| width sweep 50..500 | 10 | 1 |" in text and "50: ~" in text
+
+
+@pytest.mark.parametrize(("options", "match"), [({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+                                                ({"probe_epochs": 2.0}, "probe_epochs must be an integer >= 1, got 2.0"),
+                                                ({"budget_seconds": 0}, "budget_seconds must be > 0")])
+def test_paper_scale_refuses_bad_settings(small_split, options, match):
+    import torch
+
+    from matvae.benchmark import paper_scale
+
+    with pytest.raises(ValueError, match=match):
+        paper_scale(small_split.train, small_split.test, torch.device("cpu"), **options)
