@@ -226,8 +226,8 @@ def markdown(report: dict) -> str:
 def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 2000, budget_seconds: float | None = None,
                 probe_epochs: int = 10, storage: str | Path | None = None) -> dict:
     """Wall times of the paper-scale training runs: the paper's model (width 100, beta 0.03; :func:`train`) for
-    ``epochs``, the ten-width sweep stacked (zero-padded to 500) and the six-model beta sweep stacked
-    (:func:`matvae.stacked.train_stacked`), each from scratch.
+    ``epochs``, the six-model beta sweep and the ten-width sweep (zero-padded to 500), each stacked
+    (:func:`matvae.stacked.train_stacked`) and from scratch.
 
     Each run first trains ``probe_epochs`` (checkpointed), then resumes to ``epochs``; with ``budget_seconds``, each
     run gets an equal share of what is left of the budget (a run that ends early leaves the rest to the runs after
@@ -245,10 +245,10 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
     if budget_seconds is not None and not budget_seconds > 0:
         raise ValueError(f"budget_seconds must be > 0 (or None: no limit), got {budget_seconds!r}")
     started_all = time.perf_counter()
-    base = ModelConfig()
+    base = ModelConfig(kl_weight=0.03)  # the paper's model and the width sweep's beta (chapter 03)
     runs = [("paper_model", [base]),
-            ("width_sweep", [replace(base, hidden_dim=w) for w in PAPER_WIDTHS]),
-            ("kl_weight_sweep", [replace(base, kl_weight=b) for b in TUNING_KL_WEIGHTS])]
+            ("kl_weight_sweep", [replace(base, kl_weight=b) for b in TUNING_KL_WEIGHTS]),
+            ("width_sweep", [replace(base, hidden_dim=w) for w in PAPER_WIDTHS])]
     report: dict = {"epochs": epochs, "budget_seconds": budget_seconds, "probe_epochs": probe_epochs, "runs": {}}
 
     def fit(configs, config, path):  # one model: matvae.train, as a user trains it; a sweep: one stack

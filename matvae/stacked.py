@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from matvae import fused, training
+from matvae import fused, graphs, training
 from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import read_checked, write_checked
 from matvae.model import VAE, ModelConfig
@@ -186,7 +186,8 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     params_in = {f"model.{k}": v for k, v in params.items()}  # the same tensors: Adam updates them in place
     buffers_in = {f"model.{k}": v for k, v in buffers.items()}
     kl_weights = torch.tensor([c.kl_weight for c in model_configs], device=device)
-    optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate, foreach=True)
+    graphed = training.uses_cuda_graph(shape, config, device)
+    optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate, foreach=True, capturable=graphed and device.type == "cuda")
     seeds = sorted({c.seed for c in train_configs})  # models of one seed share data order and noise
     slot = torch.tensor([seeds.index(c.seed) for c in train_configs], device=device)  # (K,) -> seed slot
     generators = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
@@ -208,6 +209,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
                 params[name].copy_(value)
         optimizer.load_state_dict(saved["optimizer"])
         optimizer.param_groups[0]["foreach"] = True
+        training.set_capturable(optimizer, graphed and device.type == "cuda")
         for seed, generator, state in zip(seeds, generators, saved["generators"]):
             training.restore_generator(generator, state, saved_device=saved.get("device", "cpu"), device=device,
                                        seed=seed, epoch=saved["epoch"])
@@ -223,6 +225,11 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     n, batch, shared = len(x), config.batch_size, len(seeds) == 1
     loss_fn = torch.compile(stacked_loss) if config.compile else stacked_loss
     use_fused = training.uses_fused_kernel(shape, config)
+
+    def fused_step(xb: torch.Tensor, yb: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return fused.optimizer_step(optimizer, params, params, shape, kl_weights, xb, yb, eps)
+
+    step = graphs.StepGraph(fused_step, device) if graphed else fused_step
 
     def evaluate_stack() -> torch.Tensor:
         """Mean metrics over the test split per model, as :func:`matvae.training.evaluate` computes them. (K, 6)"""
@@ -256,7 +263,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
             eps = torch.stack([torch.randn((index.shape[1], shape.latent_dim), generator=g, device=device) for g in generators])
             xb, yb = (x[index[0]], y[index[0]]) if shared else (x[index[slot]], y[index[slot]])
             if use_fused:  # the hand-written forward and backward of all K models (matvae.fused)
-                totals += fused.optimizer_step(optimizer, params, params, shape, kl_weights, xb, yb, eps[slot]) * index.shape[1]
+                totals += step(xb, yb, eps[slot]) * index.shape[1]
                 continue
             loss, summaries = loss_fn(template, params_in, buffers_in, kl_weights, xb, yb, eps[slot])
             optimizer.zero_grad(set_to_none=True)

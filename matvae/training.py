@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from filelock import FileLock, Timeout
 
-from matvae import fused
+from matvae import fused, graphs
 from matvae.data.dataset import MaterialsDataset, check_dataset
 from matvae.files import DamagedFileError, check_file_path, is_checked, read_checked, write_checked
 from matvae.model import MAX_N_ELEMENTS, ModelConfig
@@ -63,6 +63,7 @@ class TrainConfig:
     plateau_window: int = 0  # stop early once the test loss has plateaued over this many epochs (0: never; see plateaued)
     plateau_tolerance: float = 0.005  # plateau: the last window's best test loss improves on the best before it by < this fraction
     kernel: str = "auto"  # "fused": the paper family's hand-written step (matvae.fused); "autograd": model.loss + backward; "auto": fused where it applies
+    cuda_graph: bool = True  # on a CUDA device, replay the fused step from a CUDA graph (matvae.graphs; same arithmetic); no effect elsewhere
 
     def __post_init__(self) -> None:
         store_checked(
@@ -84,12 +85,13 @@ class TrainConfig:
             plateau_window=check_int("plateau_window", self.plateau_window, minimum=0, maximum=MAX_EPOCHS),
             plateau_tolerance=check_float("plateau_tolerance", self.plateau_tolerance, low=0.0, high=1.0),
         )
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"compile must be True or False, got {self.compile!r}")
+        for name in ("compile", "cuda_graph"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 # Settings that may change when a run is resumed: more epochs, another device, other bookkeeping.
-RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile", "kernel",
+RESUMABLE_CHANGES: frozenset[str] = frozenset({"epochs", "device", "checkpoint_every", "eval_every", "compile", "kernel", "cuda_graph",
                                                "plateau_window", "plateau_tolerance"})
 KERNELS: tuple[str, ...] = ("auto", "fused", "autograd")
 
@@ -380,21 +382,45 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, *, saved_
     return False
 
 
-def _fused_step(model, optimizer: torch.optim.Optimizer):
+def _fused_step(model, optimizer: torch.optim.Optimizer, *, graphed: bool = False):
     """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :func:`matvae.fused.optimizer_step`.
 
     The noise is drawn as :meth:`matvae.model.VAE.reparameterize` draws it (one ``randn`` of (batch, latent_dim)
     from ``generator``), so both kernels consume the same random stream; the optimiser is the one over
-    ``model.parameters()``, so checkpoints do not depend on the kernel."""
+    ``model.parameters()``, so checkpoints do not depend on the kernel. ``graphed``: the step is replayed from a CUDA
+    graph (:class:`matvae.graphs.StepGraph`; the optimiser must be capturable), the noise still drawn outside it."""
     named = dict(model.named_parameters())
     stacked = {name: p.detach().unsqueeze(0) for name, p in named.items()}  # (1, ...) views: Adam's updates show
-    kl_weight = torch.tensor([model.config.kl_weight], device=next(model.parameters()).device)
+    device = next(model.parameters()).device
+    kl_weight = torch.tensor([model.config.kl_weight], device=device)
+
+    def eager(x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return fused.optimizer_step(optimizer, stacked, named, model.config, kl_weight, x, y, eps.unsqueeze(0))[0]
+
+    run = graphs.StepGraph(eager, device) if graphed else eager
 
     def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         eps = torch.randn((len(x), model.config.latent_dim), generator=generator, device=x.device, dtype=x.dtype)
-        return fused.optimizer_step(optimizer, stacked, named, model.config, kl_weight, x, y, eps.unsqueeze(0))[0]
+        return run(x, y, eps)
 
     return step
+
+
+def uses_cuda_graph(model_config, config: "TrainConfig", device: torch.device) -> bool:
+    """Whether the training steps replay from a CUDA graph: the fused kernel, ``cuda_graph`` on and a CUDA device."""
+    return config.cuda_graph and graphs.available(device) and uses_fused_kernel(model_config, config)
+
+
+def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
+    """Switch Adam between its capturable form (step counts on the parameters' device, as CUDA graphs need) and
+    the usual one (step counts on the CPU), also after loading a checkpoint written the other way."""
+    for group in optimizer.param_groups:
+        group["capturable"] = capturable
+        for param in group["params"]:
+            state = optimizer.state.get(param)
+            if state and "step" in state:
+                device = param.device if capturable else torch.device("cpu")
+                state["step"] = state["step"].to(device=device, dtype=torch.float32)
 
 
 class CheckpointBusyError(RuntimeError):
@@ -439,7 +465,8 @@ def _run_training(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_model(model_config, torch.as_tensor(class_frequencies(train_data.y, model_config.n_classes))).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
+    graphed = uses_cuda_graph(model_config, config, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True, capturable=graphed and device.type == "cuda")
     generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     history: dict[str, list[float]] = {f"{split}_{m}": [] for split in ("train", "test") for m in METRICS}
     history["epoch"], history["seconds"] = [], []
@@ -453,6 +480,7 @@ def _run_training(
         if checkpoint.optimizer_state is not None:  # None only for a finished weights-only checkpoint
             optimizer.load_state_dict(checkpoint.optimizer_state)  # Adam's state follows the parameters' device
             optimizer.param_groups[0]["foreach"] = True  # one multi-tensor update (same arithmetic), also for older files
+            set_capturable(optimizer, graphed and device.type == "cuda")  # the file may come from a run with(out) CUDA graphs
             restore_generator(generator, checkpoint.generator_state, saved_device=checkpoint.device, device=device,
                               seed=config.seed, epoch=checkpoint.epoch)
         history, start_epoch, elapsed = checkpoint.history, checkpoint.epoch, checkpoint.elapsed_seconds
@@ -482,7 +510,7 @@ def _run_training(
             )
 
     loss_fn = torch.compile(model.loss) if config.compile else model.loss
-    step = _fused_step(model, optimizer) if uses_fused_kernel(model_config, config) else None
+    step = _fused_step(model, optimizer, graphed=graphed) if uses_fused_kernel(model_config, config) else None
     model.train()
     todo = range(start_epoch, start_epoch if status == "loaded" else config.epochs)
     reached = start_epoch  # epochs the model holds

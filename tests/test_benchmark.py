@@ -50,8 +50,9 @@ def test_paper_scale_trains_every_run_and_stops_a_run_at_the_budget(small_split)
     from matvae.benchmark import PAPER_WIDTHS, TUNING_KL_WEIGHTS, markdown, paper_scale
 
     full = paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=2, probe_epochs=1)
-    assert list(full["runs"]) == ["paper_model", "width_sweep", "kl_weight_sweep"]
-    assert [r["models"] for r in full["runs"].values()] == [1, len(PAPER_WIDTHS), len(TUNING_KL_WEIGHTS)]
+    assert list(full["runs"]) == ["paper_model", "kl_weight_sweep", "width_sweep"]
+    assert [r["models"] for r in full["runs"].values()] == [1, len(TUNING_KL_WEIGHTS), len(PAPER_WIDTHS)]
+    assert list(full["runs"]["paper_model"]["test_nelbo"]) == ["0.03"]
     assert all(r["complete"] and r["epochs_trained"] == 2 for r in full["runs"].values())
     assert list(full["runs"]["width_sweep"]["test_nelbo"]) == [str(w) for w in PAPER_WIDTHS]
     assert all(math.isfinite(v) for r in full["runs"].values() for v in r["test_nelbo"].values())
