@@ -210,16 +210,33 @@ def markdown(report: dict) -> str:
         for ref in target.get("references", []):
             lines.append(f"- batch {ref['batch_size']:,}: {ref['seconds']:.0f} s ({ref['epochs']} epochs): speed-up of "
                          f"`matvae.train` {ref['speed_up']:.1f}x")
-    scale = report.get("paper_scale")
-    if scale:
-        lines += ["", f"On the GPU ({report.get('gpu', '')}), each run from scratch, the sweeps stacked "
-                  f"(`matvae.stacked`, widths zero-padded to 500):", "",
-                  "| run | models | epochs trained | training time | wall time | ms/epoch |", "| --- | --- | --- | --- | --- | --- |"]
-        labels = {"paper_model": "the paper's model", "width_sweep": "width sweep 50..500", "kl_weight_sweep": "beta sweep"}
-        for name, row in scale["runs"].items():
-            projected = "" if row["complete"] else f" ({scale['epochs']:,}: ~{row['projected_seconds']:.0f} s projected)"
-            lines.append(f"| {labels.get(name, name)} | {row['models']} | {row['epochs_trained']:,} | {row['train_seconds']:.0f} s"
-                         f"{projected} | {row['wall_seconds']:.0f} s | {row['seconds_per_epoch'] * 1000:.0f} |")
+    if report.get("paper_scale"):
+        lines += ["", gpu_markdown(report).rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def gpu_markdown(report: dict) -> str:
+    """The paper-scale runs of ``report["paper_scale"]`` as a README paragraph and table (the ``gpu`` section)."""
+    scale = report["paper_scale"]
+    epochs = scale["epochs"]
+    lines = [f"Measured by `python -m matvae.benchmark --paper-scale-only --device cuda` on one {report.get('gpu', 'GPU')} "
+             f"(torch {report.get('torch', '?')}; dense float32 matmul {report.get('matmul_gflops', float('nan')) / 1000:.1f} "
+             f"TFLOP/s), each run from scratch at batch 1,024 with the training step replayed from a CUDA graph, the "
+             f"sweeps stacked (`matvae.stacked`, widths zero-padded to 500)"
+             + (f", within a budget of {scale['budget_seconds']:.0f} s: a run that did not fit its share trained the "
+                f"epochs that did, and its {epochs:,}-epoch time is projected from its seconds per epoch" if scale.get("budget_seconds") else "")
+             + ":", "",
+             f"| run | models | epochs trained | training time | ms/epoch | {epochs:,} epochs |", "| --- | --- | --- | --- | --- | --- |"]
+    labels = {"paper_model": "the paper's model (width 100, beta 0.03)", "width_sweep": "width sweep 50..500",
+              "kl_weight_sweep": "beta sweep (6 values)"}
+    total = 0.0
+    for name, row in scale["runs"].items():
+        full = row["train_seconds"] if row["complete"] else row["projected_seconds"]
+        total += full if name != "paper_model" else 0.0
+        lines.append(f"| {labels.get(name, name)} | {row['models']} | {row['epochs_trained']:,} | {row['train_seconds']:.0f} s | "
+                     f"{row['seconds_per_epoch'] * 1000:.0f} | {full:.0f} s{'' if row['complete'] else ' (projected)'} |")
+    if total:
+        lines += ["", f"Both sweeps at {epochs:,} epochs: {total / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
 
@@ -338,9 +355,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the paper-scale runs may take in all: a run that would not fit trains the epochs that "
                              "fit and reports them with its projected full time (default: no limit)")
     parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--from-json", help="write the README's gpu section (--readme) from this saved run's JSON, measuring nothing")
     parser.add_argument("--readme", help="write the measured figures into this README's speed section (a full run) and "
                         "cluster section (a full run or --ray-only)")
     args = parser.parse_args(argv)
+    if args.from_json:
+        if not args.readme:
+            parser.error("--from-json writes a README: give --readme")
+        from matvae.report import update_readme_section
+
+        saved = json.loads(Path(args.from_json).read_text())
+        if "paper_scale" not in saved:
+            parser.error(f"--from-json {args.from_json}: no paper_scale measurements in it (a --paper-scale-only run writes them)")
+        update_readme_section(args.readme, "gpu", gpu_markdown(saved))
+        return 0
     if args.oracle_only:
         report = oracle_speed()
         if args.json:
@@ -374,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
                                             epochs=args.paper_epochs)
         _write_json(args.json, report)
+        if args.readme:
+            from matvae.report import update_readme_section
+
+            update_readme_section(args.readme, "gpu", gpu_markdown(report))
         return 0
     if args.stacked or args.stacked_only:
         report["stacked_sweep"] = stacked_speed(train_data, test_data, model_config, TrainConfig(device=str(device)),

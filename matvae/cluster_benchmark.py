@@ -2,7 +2,8 @@
 time of the paper-scale sweeps on several workers, planned from measured per-epoch costs.
 
 Used by ``python -m matvae.benchmark`` (its Ray part, ``--ray-only``); every number printed comes from a run on this machine,
-except the GPU rows of the plan, which scale an assumed per-model time (stated as such) until a GPU run exists.
+except the GPU rows of the plan, which scale an assumed per-model time (stated as such); a GPU's own paper-scale
+timings are measured by ``python -m matvae.benchmark --paper-scale-only``.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def markdown(report: dict) -> str:
         f"(each width scaled by its FLOPs), the paper-scale sweeps at {plan['epochs']:,} epochs a model, with one "
         "model per worker at a time. The GPU column assumes "
         f"{plan['assumed_gpu_model_seconds']:.0f} s per 2,000-epoch model at width 100 (the performance issue's "
-        "target on one H100; no GPU run exists yet, so it is not a measurement):",
+        "target on one H100, not a measurement; on a GPU a model this small costs kernel launches rather than "
+        "FLOPs, so the scaling by FLOPs is a guess too: the measured GPU runs are in the GPU table of the speed "
+        "section):",
         "",
         "| sweep | models | workers | CPU machines like this one | GPUs (assumed per-model time) |",
         "| --- | --- | --- | --- | --- |",

@@ -61,7 +61,34 @@ def test_paper_scale_trains_every_run_and_stops_a_run_at_the_budget(small_split)
     assert all(r["epochs_trained"] == 1 and not r["complete"] for r in short["runs"].values())
     text = markdown({"threads": 2, "machine": "x86_64", "torch": "2", "device": "cuda", "gpu": "GPU X", "epoch_gflop": 1.0,
                      "matmul_gflops": 1.0, "epochs": [], "paper_scale": short})
-    assert "GPU X" in text and "| width sweep 50..500 | 10 | 1 |" in text and "50: ~" in text
+    assert "GPU X" in text and "| width sweep 50..500 | 10 | 1 |" in text and "(projected)" in text and "budget of 0 s" in text
+
+
+def test_the_gpu_section_is_written_from_a_saved_run(tmp_path, capsys):
+    import json
+
+    from matvae.benchmark import main
+
+    runs = {name: {"models": m, "epochs_trained": 2000, "complete": True, "train_seconds": t, "wall_seconds": t + 1,
+                   "seconds_per_epoch": t / 2000, "projected_seconds": t, "test_nelbo": {}}
+            for name, m, t in (("paper_model", 1, 50.0), ("kl_weight_sweep", 6, 120.0), ("width_sweep", 10, 300.0))}
+    saved = tmp_path / "gpu.json"
+    saved.write_text(json.dumps({"gpu": "GPU Y", "torch": "2.11", "matmul_gflops": 48000.0,
+                                 "paper_scale": {"epochs": 2000, "budget_seconds": None, "runs": runs}}))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- gpu:start -->\nold\n<!-- gpu:end -->\nrest\n")
+    assert main(["--from-json", str(saved), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert "| the paper's model (width 100, beta 0.03) | 1 | 2,000 | 50 s | 25 | 50 s |" in text
+    assert "Both sweeps at 2,000 epochs: 7.0 min." in text and "48.0 TFLOP/s" in text and "budget" not in text
+    saved.write_text(json.dumps({"gpu": "GPU Y"}))
+    with pytest.raises(SystemExit):
+        main(["--from-json", str(saved), "--readme", str(readme)])
+    assert "no paper_scale measurements" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--from-json", str(saved)])
+    assert "give --readme" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("options", "match"), [({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
