@@ -135,12 +135,17 @@ class TuningSettings:
     thresholds: str | list  # comma-separated values of T
     results_dir: str
     backend: str = "local"  # where the sweep models train: "local" or "ray" (matvae.runner)
+    plateau_dir: str = ""  # checkpoints of the width sweep trained to its plateau ("": that section is skipped)
+    plateau_epochs: int = 2000  # the most epochs a width may train before the plateau rule stops it
+    plateau_window: int = 50  # the plateau rule's window (epochs), matvae.training.plateaued
+    plateau_tolerance: float = 0.005  # ... and its tolerance (a fraction of the test loss)
     beta_list: tuple[float, ...] = derived()
     width_list: tuple[int, ...] = derived()
     threshold_list: tuple[float, ...] = derived()
     model_config: ModelConfig = derived()
     train_config: TrainConfig = derived()
     sample_config: SampleConfig = derived()
+    plateau_config: TrainConfig = derived()  # train_config with the plateau rule and plateau_epochs
 
     def __post_init__(self) -> None:
         width_list = check_int_list("widths", self.widths, minimum=1)
@@ -153,12 +158,19 @@ class TuningSettings:
                                    compile=self.compile)
         resolve_device(train_config.device)  # a GPU asked for but absent stops here
         sample_config = SampleConfig(n_samples=self.n_samples, threshold=self.threshold, seed=self.seed)
-        check_paths(self, "data_file", "checkpoint", "sweep_dir", "results_dir")
+        check_paths(self, "data_file", "checkpoint", "sweep_dir", "results_dir", "plateau_dir", may_be_empty=("plateau_dir",))
+        if self.plateau_dir and self.plateau_dir.rstrip("/") == self.sweep_dir.rstrip("/"):
+            raise ValueError(f"plateau_dir={self.plateau_dir!r} is sweep_dir: the plateau sweep needs its own folder "
+                             "(its checkpoints have other training settings)")
+        plateau_config = replace(train_config, epochs=check_int("plateau_epochs", self.plateau_epochs, minimum=1),
+                                 plateau_window=check_int("plateau_window", self.plateau_window, minimum=1),
+                                 plateau_tolerance=check_float("plateau_tolerance", self.plateau_tolerance, low=0.0, high=1.0))
         from matvae.runner import check_backend
 
         check_backend(self.backend)
         store_checked(self, width_list=width_list, beta_list=beta_list, threshold_list=threshold_list,
-                      model_config=model_config, train_config=train_config, sample_config=sample_config)
+                      model_config=model_config, train_config=train_config, sample_config=sample_config,
+                      plateau_config=plateau_config)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,34 @@ def plot_width_sweep(sweep: pd.DataFrame, *, chosen: int, paper_width: int, titl
     return fig
 
 
+def plot_width_convergence(comparison: pd.DataFrame, *, short_epochs: int, title: str = ""):
+    """The width sweep at a fixed number of epochs against the same widths trained to their plateau
+    (:func:`matvae.tuning.convergence_table`): test NELBO and prevalence KL of both, and the epochs each width
+    trained before the plateau rule stopped it; each sweep's pick starred."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained")
+    widths = comparison["hidden_dim"]
+    for ax, column, label in ((axes[0], "test_nelbo", "test negative ELBO (nats/material)"),
+                              (axes[1], "prevalence_kl", "prevalence KL(data ‖ samples) (nats)")):
+        for kind, style, color, name in (("short", "o--", BASELINE_COLOR, f"{short_epochs} epochs"),
+                                         ("converged", "o-", TEST_COLOR, "trained to its plateau")):
+            ax.plot(widths, comparison[f"{column}_{kind}"], style, color=color, label=name)
+            picked = comparison[comparison[f"chosen_{kind}"]]
+            ax.plot(picked["hidden_dim"], picked[f"{column}_{kind}"], "*", ms=15, color=color)
+        ax.set_xlabel("hidden layer width (units)")
+        ax.set_ylabel(label)
+        ax.set_xticks(widths)
+    axes[0].legend(title="★ the width chosen")
+    axes[2].bar(widths, comparison["epochs_converged"], width=30, color=TEST_COLOR)
+    axes[2].axhline(short_epochs, color=BASELINE_COLOR, ls="--", label=f"{short_epochs} epochs")
+    axes[2].set_xlabel("hidden layer width (units)")
+    axes[2].set_ylabel("epochs until the plateau")
+    axes[2].set_xticks(widths)
+    axes[2].legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_threshold_sweep(sweep: pd.DataFrame, *, best: float, paper_threshold: float, ax=None):
     """Distance between the samples' and the data's number-of-elements distributions against T."""
     if ax is None:

@@ -287,6 +287,27 @@ def width_verdict(chosen: int, paper_width: int) -> str:
     return f"The later chapters keep the paper's {paper_width} so that they reproduce the paper's model."
 
 
+def convergence_verdict(comparison: pd.DataFrame, *, short_epochs: int, paper_width: int, threshold_short: float,
+                        threshold_converged: float, threshold_width: int, paper_threshold: float) -> str:
+    """What training each width to its plateau changes in Figure 5's choices: the width picked and the best T."""
+    short = int(comparison.loc[comparison["chosen_short"], "hidden_dim"].iloc[0])
+    converged = int(comparison.loc[comparison["chosen_converged"], "hidden_dim"].iloc[0])
+    low, high = int(comparison["epochs_converged"].min()), int(comparison["epochs_converged"].max())
+    span = f"{low:,} epochs each" if low == high else f"{low:,} to {high:,} epochs"
+    epochs = f"{short_epochs:,} epoch{'' if short_epochs == 1 else 's'}"
+    if converged == paper_width:
+        verdict = "the paper's choice survives" if short == paper_width else f"the paper's choice (it was {short} at {epochs})"
+    elif short == paper_width:
+        verdict = f"the paper's {paper_width}, chosen at {epochs}, does not survive"
+    else:
+        verdict = f"neither is the paper's {paper_width} ({short} at {epochs})"
+    same = abs(threshold_converged - threshold_short) < 1e-9
+    threshold = (f"the best T for the width-{threshold_width} model trained to its plateau is {threshold_converged:g}, "
+                 + ("the same as" if same else "against") + f" {threshold_short:g} for the model chapter's model "
+                 f"(the paper: {paper_threshold:g})")
+    return f"Trained to their plateaus ({span}), the sweep picks width {converged}: {verdict}; {threshold}."
+
+
 def threshold_verdict(best: float, paper_threshold: float) -> str:
     """Whether the threshold sweep agrees with the paper's T."""
     if abs(best - paper_threshold) < 1e-9:

@@ -200,6 +200,31 @@ def choose_width(sweep: pd.DataFrame) -> int:
     return int(sweep.loc[best, "hidden_dim"].min())
 
 
+def sweep_checkpoint(checkpoint_dir: str | Path, setting: str, value) -> Path:
+    """Where :func:`sweep` keeps the checkpoint of the model of ``setting`` = ``value`` in ``checkpoint_dir``."""
+    (value,) = check_sweep_values(setting, [value])
+    return Path(checkpoint_dir) / f"{setting}-{value:g}.pt"
+
+
+def convergence_table(short: pd.DataFrame, converged: pd.DataFrame) -> pd.DataFrame:
+    """The width sweep trained for a fixed number of epochs against the same sweep trained to its plateau, one row
+    per width in both: epochs, test NELBO and prevalence KL of each, and whether :func:`choose_width` picks the
+    width in each. ``ValueError`` when the two share no width or a column is missing."""
+    needed = ("hidden_dim", "epochs", "test_nelbo", "prevalence_kl")
+    for name, table in (("short", short), ("converged", converged)):
+        missing = [c for c in needed if c not in table.columns]
+        if missing:
+            raise ValueError(f"{name} sweep lacks the column(s) {missing}: give two width sweeps of matvae.tuning.sweep")
+    both = short[list(needed)].merge(converged[list(needed)], on="hidden_dim", suffixes=("_short", "_converged"))
+    if both.empty:
+        raise ValueError("the two sweeps share no width")
+    picks = {"short": choose_width(both.rename(columns=lambda c: c.removesuffix("_short"))),
+             "converged": choose_width(both.rename(columns=lambda c: c.removesuffix("_converged")))}
+    for kind, width in picks.items():
+        both[f"chosen_{kind}"] = both["hidden_dim"] == width
+    return both
+
+
 def choose_kl_weight(sweep: pd.DataFrame) -> float:
     """The KL weight whose samples' element prevalence is closest to the data's (smallest prevalence KL)."""
     if sweep.empty:

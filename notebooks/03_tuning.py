@@ -43,6 +43,10 @@ n_samples = 10000  # samples per width for the prevalence KL
 threshold = 0.04  # T used while sweeping the width
 thresholds = "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1"  # values of T to compare
 results_dir = "artifacts/results"  # where the numbers for the reproduction report are written
+plateau_dir = ""  # checkpoints of the width sweep trained to its plateau (empty: that section is skipped)
+plateau_epochs = 2000  # the most epochs a width trains before the plateau rule stops it
+plateau_window = 50  # plateau rule: window in epochs
+plateau_tolerance = 0.005  # plateau rule: the window must improve the best test loss by less than this fraction
 
 # %% tags=["hide-input"]
 from dataclasses import replace
@@ -55,13 +59,22 @@ from matvae.data import SplitData
 from matvae.results import record
 from matvae.sampling import sample
 from matvae.training import load_model
-from matvae.tuning import best_threshold, choose_kl_weight, choose_width, sweep, sweep_thresholds
+from matvae.tuning import (
+    best_threshold,
+    choose_kl_weight,
+    choose_width,
+    convergence_table,
+    sweep,
+    sweep_checkpoint,
+    sweep_thresholds,
+)
 
 settings = TuningSettings(
     data_file=data_file, checkpoint=checkpoint, sweep_dir=sweep_dir, kl_weights=kl_weights, widths=widths,
     epochs=epochs, kl_weight=kl_weight, latent_dim=latent_dim, batch_size=batch_size, learning_rate=learning_rate,
     seed=seed, device=device, oversample_factor=oversample_factor, compile=compile, backend=backend,
-    n_samples=n_samples, threshold=threshold, thresholds=thresholds, results_dir=results_dir,
+    n_samples=n_samples, threshold=threshold, thresholds=thresholds, results_dir=results_dir, plateau_dir=plateau_dir,
+    plateau_epochs=plateau_epochs, plateau_window=plateau_window, plateau_tolerance=plateau_tolerance,
 )
 model_config, train_config, sample_config = settings.model_config, settings.train_config, settings.sample_config
 split = SplitData.load(settings.data_file)
@@ -172,6 +185,47 @@ fig = plots.plot_threshold_sweep(threshold_sweep, best=best, paper_threshold=pap
 # The number-of-elements distribution is closest to the data's at **T = {glue:text}`best_threshold:g`** (the
 # paper: 0.04).
 
+# %% [markdown]
+# ## Figure 5 again, each width trained to its plateau
+#
+# The width sweep above gives every width the same number of epochs, so a wide model may simply not have finished
+# learning. Here each width trains until the plateau rule of the model chapter holds: the best test loss of the
+# last {glue:text}`plateau_window` epochs improves on the best before them by less than
+# {glue:text}`plateau_tolerance:.1%` (`matvae.training.plateaued`; at most {glue:text}`plateau_epochs:,d` epochs), and
+# the best T is measured again on the paper's width trained that way.
+
+# %% tags=["nbval-ignore-output"]
+if settings.plateau_dir:
+    plateau_sweep = sweep(
+        split.train, split.test, "hidden_dim", settings.width_list, model_config, settings.plateau_config,
+        checkpoint_dir=settings.plateau_dir, reference_counts=split.dataset.counts, n_samples=sample_config.n_samples,
+        threshold=sample_config.threshold, seed=sample_config.seed, backend=settings.backend,
+    )
+    comparison = convergence_table(width_sweep, plateau_sweep)
+    threshold_width = paper.HIDDEN_DIM if paper.HIDDEN_DIM in settings.width_list else int(comparison.loc[comparison["chosen_converged"], "hidden_dim"].iloc[0])
+    converged_model = load_model(sweep_checkpoint(settings.plateau_dir, "hidden_dim", threshold_width))
+    converged_means = sample(converged_model, sample_config.n_samples, threshold=sample_config.threshold, seed=sample_config.seed).probabilities
+    converged_thresholds = sweep_thresholds(converged_means, split.dataset.counts, settings.threshold_list)
+    best_converged = best_threshold(converged_thresholds)
+    convergence = prose.convergence_verdict(comparison, short_epochs=settings.epochs, paper_width=paper.HIDDEN_DIM,
+                                            threshold_short=best, threshold_converged=best_converged,
+                                            threshold_width=threshold_width, paper_threshold=paper.THRESHOLD)
+    fig = plots.plot_width_convergence(comparison, short_epochs=settings.epochs,
+                                       title=f"Figure 5, β = {model_config.kl_weight:g}: {settings.epochs} epochs per width against each width's plateau")
+else:
+    comparison, best_converged = None, None
+    convergence = "Not run at this scale (the plateau_dir parameter is empty)."
+glue("plateau_window", settings.plateau_window, display=False)
+glue("plateau_tolerance", settings.plateau_tolerance, display=False)
+glue("plateau_epochs", settings.plateau_epochs, display=False)
+glue("convergence_verdict", convergence, display=False)
+comparison if comparison is None else comparison.style.format(
+    {"test_nelbo_short": "{:.4f}", "test_nelbo_converged": "{:.4f}", "prevalence_kl_short": "{:.4f}",
+     "prevalence_kl_converged": "{:.4f}", "epochs_short": "{:,}", "epochs_converged": "{:,}"}).hide(axis="index")
+
+# %% [markdown]
+# {glue:text}`convergence_verdict`
+
 # %% tags=["hide-input"]
 columns = ["test_nelbo", "test_rec", "test_kl", "prevalence_kl", "uniqueness", "reconstructed_elements"]
 record(
@@ -189,6 +243,10 @@ record(
         "best_kl_width": best_kl,
         "threshold_sweep": threshold_sweep.to_dict(orient="records"),
         "best_threshold": best,
+        "plateau": None if comparison is None else {
+            "window": settings.plateau_window, "tolerance": settings.plateau_tolerance, "max_epochs": settings.plateau_epochs,
+            "comparison": comparison.to_dict(orient="records"), "best_threshold": best_converged,
+        },
     },
 )
 
@@ -200,3 +258,4 @@ record(
 # - **Figure 5.** The width sweep picks {glue:text}`chosen_width` units (the paper: 100). {glue:text}`width_verdict`
 # - **The threshold.** T = {glue:text}`best_threshold:g` matches the data's number of elements per material best
 #   (the paper: 0.04): {glue:text}`threshold_verdict`.
+# - **Trained to convergence.** {glue:text}`convergence_verdict`

@@ -1,6 +1,7 @@
 """Each chapter's settings check every parameter in one construction, and the chapters' value-dependent sentences."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,10 @@ BAD = [
     (TuningSettings, "n_samples", 0, "n_samples must be >= 1, got 0"),
     (TuningSettings, "sweep_dir", "", "sweep_dir must not be empty"),
     (TuningSettings, "backend", "slurm", "backend must be one of"),
+    (TuningSettings, "plateau_dir", "s/", "plateau_dir='s/' is sweep_dir"),
+    (TuningSettings, "plateau_window", 0, "plateau_window must be >= 1, got 0"),
+    (TuningSettings, "plateau_epochs", 2.5, "plateau_epochs must be an integer"),
+    (TuningSettings, "plateau_tolerance", 1.5, "plateau_tolerance must lie in"),
     (SamplingSettings, "threshold", 2, r"threshold must lie in \(0.0, 1.0\), got 2.0"),
     (SamplingSettings, "n_samples", 10**12, r"n_samples must be <= \d+, got 1000000000000"),
     (SamplingSettings, "max_atoms", 0, "max_atoms"),
@@ -101,7 +106,10 @@ def test_the_settings_keep_the_checked_configs():
     assert model.model_config.kl_weight == 0.03 and model.elbo_config.kl_weight == 1.0
     tuning = TuningSettings(**GOOD[TuningSettings])
     assert tuning.width_list == (50, 100) and tuning.beta_list == (1.0, 0.3) and tuning.threshold_list == (0.02, 0.04)
-    assert tuning.sample_config.n_samples == 10000 and tuning.backend == "local"
+    assert tuning.sample_config.n_samples == 10000 and tuning.backend == "local" and tuning.plateau_dir == ""
+    plateau = TuningSettings(**{**GOOD[TuningSettings], "plateau_dir": "p", "plateau_window": 5}).plateau_config
+    assert (plateau.epochs, plateau.plateau_window, plateau.plateau_tolerance) == (2000, 5, 0.005)
+    assert replace(plateau, epochs=40, plateau_window=0) == tuning.train_config
     assert set(SamplingSettings(**GOOD[SamplingSettings]).configs) == {"paper", "nearest"}
     assert SamplingSettings(**GOOD[SamplingSettings]).processes is None
     beyond = BeyondSettings(**{**GOOD[BeyondSettings], "n_processes": 2})
@@ -117,6 +125,15 @@ def test_the_settings_are_frozen():
 
 
 def test_sentences_follow_the_values():
+    widths = pd.DataFrame({"hidden_dim": [50, 100], "epochs_converged": [358, 324], "chosen_short": [False, True],
+                           "chosen_converged": [False, True]})
+    same = dict(short_epochs=40, paper_width=100, threshold_short=0.04, threshold_width=100, paper_threshold=0.04)
+    assert prose.convergence_verdict(widths, threshold_converged=0.04, **same) == (
+        "Trained to their plateaus (324 to 358 epochs), the sweep picks width 100: the paper's choice survives; the best T "
+        "for the width-100 model trained to its plateau is 0.04, the same as 0.04 for the model chapter's model (the paper: 0.04).")
+    flipped = widths.assign(chosen_converged=[True, False])
+    assert "the paper's 100, chosen at 40 epochs, does not survive" in prose.convergence_verdict(flipped, threshold_converged=0.05, **same)
+    assert "is 0.05, against 0.04" in prose.convergence_verdict(flipped, threshold_converged=0.05, **same)
     assert prose.collapse_verdict(0.01).endswith("(posterior collapse)")
     assert prose.collapse_verdict(5.0) == "the codes still carry information about the material"
     assert prose.collapse_verdict(float("nan")) == "not measured"

@@ -6,7 +6,15 @@ from matvae.composition import encode
 from matvae.elements import ELEMENT_INDEX
 from matvae.model import ModelConfig
 from matvae.training import TrainConfig
-from matvae.tuning import best_threshold, choose_kl_weight, choose_width, sweep, sweep_thresholds
+from matvae.tuning import (
+    best_threshold,
+    choose_kl_weight,
+    choose_width,
+    convergence_table,
+    sweep,
+    sweep_checkpoint,
+    sweep_thresholds,
+)
 
 TINY = TrainConfig(epochs=1, batch_size=128, device="cpu")
 
@@ -62,3 +70,32 @@ def test_threshold_sweep_finds_the_threshold_that_matches_the_element_counts():
         best_threshold(nothing)
     with pytest.raises(ValueError, match="thresholds"):
         sweep_thresholds(probabilities, two_element_data, "0.5,1.5")
+
+
+def _widths(epochs, nelbo, kl):
+    return pd.DataFrame({"hidden_dim": [50, 100, 150], "epochs": epochs, "test_nelbo": nelbo, "prevalence_kl": kl,
+                         "uniqueness": [0.9, 0.9, 0.9]})
+
+
+def test_convergence_table_pairs_the_widths_and_marks_each_sweeps_pick():
+    short = _widths([40, 40, 40], [16.0, 15.5, 15.4], [0.03, 0.02, 0.05])  # picks 100
+    converged = _widths([358, 324, 315], [15.0, 15.4, 15.8], [0.02, 0.03, 0.04])  # picks 50 (best at both)
+    table = convergence_table(short, converged.iloc[::-1])
+    assert table["hidden_dim"].tolist() == [50, 100, 150]
+    assert table["epochs_converged"].tolist() == [358, 324, 315] and table["test_nelbo_short"].tolist() == [16.0, 15.5, 15.4]
+    assert table["chosen_short"].tolist() == [False, True, False] and table["chosen_converged"].tolist() == [True, False, False]
+    assert convergence_table(short, converged.iloc[:2])["hidden_dim"].tolist() == [50, 100]  # widths of both only
+    with pytest.raises(ValueError, match="share no width"):
+        convergence_table(short, converged.assign(hidden_dim=[200, 250, 300]))
+    with pytest.raises(ValueError, match=r"converged sweep lacks the column\(s\) \['epochs'\]"):
+        convergence_table(short, converged.drop(columns="epochs"))
+
+
+def test_sweep_checkpoint_is_where_sweep_writes(small_split, tmp_path):
+    config = ModelConfig(hidden_dim=8, latent_dim=3)
+    sweep(small_split.train, small_split.test, "hidden_dim", [8], config, TrainConfig(epochs=1, batch_size=64, device="cpu"),
+          checkpoint_dir=tmp_path, reference_counts=small_split.dataset.counts, n_samples=50)
+    assert sweep_checkpoint(tmp_path, "hidden_dim", 8).is_file()
+    assert sweep_checkpoint(tmp_path, "kl_weight", 0.03).name == "kl_weight-0.03.pt"
+    with pytest.raises(ValueError, match="setting must be one of"):
+        sweep_checkpoint(tmp_path, "depth", 3)
