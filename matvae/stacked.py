@@ -130,7 +130,8 @@ def train_stacked(
     :func:`matvae.training.train` (``elapsed_seconds`` is the stack's). ``train_configs``: one for all, or one per
     model differing only in seed. With ``checkpoint_path`` (one checked file for the stack, written every
     ``checkpoint_every`` epochs): a finished stack is loaded, an unfinished one resumed, another one refused.
-    ``compile``: :func:`stacked_loss` is ``torch.compile``-d (fused element-wise work, rounding differs slightly)."""
+    ``compile``: the training step (:class:`matvae.fused.Stepper`, or :func:`stacked_loss` under autograd) and the
+    test evaluation are ``torch.compile``-d (fused element-wise work, rounding differs slightly)."""
     model_configs, train_configs = check_stackable(model_configs, train_configs)
     config, shape = train_configs[0], model_configs[0]
     if config.plateau_window:
@@ -226,8 +227,10 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     loss_fn = torch.compile(stacked_loss) if config.compile else stacked_loss
     use_fused = training.uses_fused_kernel(shape, config)
 
+    stepper = fused.Stepper(optimizer, compile=config.compile)
+
     def fused_step(xb: torch.Tensor, yb: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        return fused.optimizer_step(optimizer, params, params, shape, kl_weights, xb, yb, eps)
+        return stepper(params, params, shape, kl_weights, xb, yb, eps)
 
     step = graphs.StepGraph(fused_step, device) if graphed else fused_step
 

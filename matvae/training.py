@@ -59,7 +59,7 @@ class TrainConfig:
     oversample_min_elements: int = 8  # the paper oversamples the rare 8- and 9-element materials
     checkpoint_every: int = 25  # epochs between checkpoints (and always after the last epoch)
     eval_every: int = 1  # epochs between evaluations of the test split
-    compile: bool = False  # torch.compile the loss (fuses the element-wise work; ~20-40 s to compile); autograd kernel only
+    compile: bool = False  # torch.compile the training step (fuses the element-wise work; the first steps pay ~15-40 s of compilation): the fused step and Adam's update, or the model's loss under autograd
     plateau_window: int = 0  # stop early once the test loss has plateaued over this many epochs (0: never; see plateaued)
     plateau_tolerance: float = 0.005  # plateau: the last window's best test loss improves on the best before it by < this fraction
     kernel: str = "auto"  # "fused": the paper family's hand-written step (matvae.fused); "autograd": model.loss + backward; "auto": fused where it applies
@@ -99,13 +99,14 @@ KERNELS: tuple[str, ...] = ("auto", "fused", "autograd")
 def uses_fused_kernel(model_config, config: "TrainConfig") -> bool:
     """Whether :func:`train` runs the hand-written step of :mod:`matvae.fused` (same loss and gradients as the
     model's own loss under autograd, to float32 rounding): ``kernel="fused"``, or ``"auto"`` for the paper family
-    without ``compile``. ``ValueError`` for ``"fused"`` on a family it does not cover or with ``compile``."""
+    (``compile`` then compiles the fused step and the optimiser's update). ``ValueError`` for ``"fused"`` on a
+    family it does not cover."""
     if config.kernel == "autograd":
         return False
-    if config.kernel == "fused" and (not fused.supports(model_config) or config.compile):
-        raise ValueError(f"kernel='fused' trains the paper family without compile, got {type(model_config).__name__} "
-                         f"and compile={config.compile}; use kernel='auto' or 'autograd'")
-    return fused.supports(model_config) and not config.compile
+    if config.kernel == "fused" and not fused.supports(model_config):
+        raise ValueError(f"kernel='fused' trains the paper family only, got {type(model_config).__name__}; "
+                         "use kernel='auto' or 'autograd'")
+    return fused.supports(model_config)
 
 
 DEVICE_NAMES = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
@@ -382,20 +383,22 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, *, saved_
     return False
 
 
-def _fused_step(model, optimizer: torch.optim.Optimizer, *, graphed: bool = False):
+def _fused_step(model, optimizer: torch.optim.Optimizer, *, graphed: bool = False, compile: bool = False):
     """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :func:`matvae.fused.optimizer_step`.
 
     The noise is drawn as :meth:`matvae.model.VAE.reparameterize` draws it (one ``randn`` of (batch, latent_dim)
     from ``generator``), so both kernels consume the same random stream; the optimiser is the one over
     ``model.parameters()``, so checkpoints do not depend on the kernel. ``graphed``: the step is replayed from a CUDA
-    graph (:class:`matvae.graphs.StepGraph`; the optimiser must be capturable), the noise still drawn outside it."""
+    graph (:class:`matvae.graphs.StepGraph`; the optimiser must be capturable), the noise still drawn outside it;
+    ``compile``: the step runs ``torch.compile``-d (:class:`matvae.fused.Stepper`)."""
     named = dict(model.named_parameters())
     stacked = {name: p.detach().unsqueeze(0) for name, p in named.items()}  # (1, ...) views: Adam's updates show
     device = next(model.parameters()).device
     kl_weight = torch.tensor([model.config.kl_weight], device=device)
+    stepper = fused.Stepper(optimizer, compile=compile)
 
     def eager(x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        return fused.optimizer_step(optimizer, stacked, named, model.config, kl_weight, x, y, eps.unsqueeze(0))[0]
+        return stepper(stacked, named, model.config, kl_weight, x, y, eps.unsqueeze(0))[0]
 
     run = graphs.StepGraph(eager, device) if graphed else eager
 
@@ -510,7 +513,7 @@ def _run_training(
             )
 
     loss_fn = torch.compile(model.loss) if config.compile else model.loss
-    step = _fused_step(model, optimizer, graphed=graphed) if uses_fused_kernel(model_config, config) else None
+    step = _fused_step(model, optimizer, graphed=graphed, compile=config.compile) if uses_fused_kernel(model_config, config) else None
     model.train()
     todo = range(start_epoch, start_epoch if status == "loaded" else config.epochs)
     reached = start_epoch  # epochs the model holds
