@@ -127,36 +127,77 @@ def loss_and_gradients(params: dict[str, torch.Tensor], config: ModelConfig, kl_
     return summaries, grads
 
 
-_compiled_loss_and_gradients = None
+_compiled: dict[str, object] = {}
 
 
-def compiled_loss_and_gradients():
-    """:func:`loss_and_gradients` under ``torch.compile`` (one per process; its element-wise chains become a few
-    fused loops, the matrix products stay library calls; the same arithmetic to float32 rounding)."""
-    global _compiled_loss_and_gradients
-    if _compiled_loss_and_gradients is None:
-        _compiled_loss_and_gradients = torch.compile(loss_and_gradients, dynamic=False)
-    return _compiled_loss_and_gradients
+def _adam_update(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+                 exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], lr: float, beta1: float, beta2: float,
+                 eps: float) -> None:
+    """Adam's update (``torch.optim.Adam`` without amsgrad or weight decay) on the optimiser's own state tensors:
+    the same moments, step counts and formula, to float32 rounding; written out so that ``torch.compile`` can fuse
+    it into a few loops (torch's functional ``adam`` does not compile on the CPU with step counts kept there)."""
+    with torch.no_grad():
+        for param, grad, exp_avg, exp_avg_sq, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+            step += 1
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = exp_avg_sq.sqrt() / (1 - beta2**step).sqrt() + eps
+            param.sub_(exp_avg / denom * (lr / (1 - beta1**step)))
+
+
+def compiled(name: str):
+    """``torch.compile`` of :func:`loss_and_gradients` (``"loss"``) or of :func:`_adam_update` (``"adam"``), one per
+    process, specialised to shapes (``dynamic=False``): their element-wise chains become a few fused loops, the
+    matrix products stay library calls, the arithmetic is the same to float32 rounding."""
+    if name not in _compiled:
+        _compiled[name] = torch.compile({"loss": loss_and_gradients, "adam": _adam_update}[name], dynamic=False)
+    return _compiled[name]
 
 
 class Stepper:
     """``stepper(stacked, trained, config, kl_weights, x, y, eps) -> summaries (K, 6)``: one step of ``optimizer``
-    with the gradients of :func:`loss_and_gradients` (see :func:`optimizer_step`). ``compile=True``: the loss and
-    gradients and the optimiser's update both run ``torch.compile``-d (on this project's 2-core CPU about 1.7x
-    faster per epoch at the paper's size; the first steps, and the first of another batch size, pay the compilation)."""
+    with the gradients of :func:`loss_and_gradients` (see :func:`optimizer_step`).
+
+    ``compile=True``: the loss and gradients and Adam's update run ``torch.compile``-d (:func:`compiled`) for the
+    batch shape of the first call, the others (an epoch's shorter last batch) eagerly, so each model shape compiles
+    once. Adam's update is compiled as a function of the optimiser's state tensors rather than as
+    ``optimizer.step``, which would compile again for every optimiser object. The first step is eager (it creates
+    Adam's state), and so is any step of an optimiser with settings the compiled update does not cover
+    (several parameter groups, amsgrad, weight decay, maximize, capturable)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, compile: bool = False) -> None:
-        self.optimizer = optimizer
-        self.loss = compiled_loss_and_gradients() if compile else loss_and_gradients
-        self.update = torch.compile(optimizer.step) if compile else optimizer.step
+        self.optimizer, self.compile = optimizer, compile
+        self._shape: tuple | None = None
+
+    def _update(self) -> None:
+        optimizer = self.optimizer
+        groups = optimizer.param_groups
+        group = groups[0]
+        params = [p for p in group["params"] if p.grad is not None]
+        covered = (isinstance(optimizer, torch.optim.Adam) and len(groups) == 1 and not group["amsgrad"]
+                   and not group["weight_decay"] and not group["maximize"] and not group["capturable"]
+                   and all("step" in optimizer.state.get(p, {}) for p in params))
+        if not covered:
+            optimizer.step()
+            return
+        state = [optimizer.state[p] for p in params]
+        beta1, beta2 = group["betas"]
+        compiled("adam")(params, [p.grad for p in params], [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state],
+                         [s["step"] for s in state], group["lr"], beta1, beta2, group["eps"])
 
     @torch.no_grad()
     def __call__(self, stacked: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], config: ModelConfig,
                  kl_weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        summaries, grads = self.loss(stacked, config, kl_weights, x, y, eps)
+        if self.compile and self._shape is None:
+            self._shape = (x.shape, eps.shape)
+        fast = self.compile and self._shape == (x.shape, eps.shape)
+        summaries, grads = (compiled("loss") if fast else loss_and_gradients)(stacked, config, kl_weights, x, y, eps)
         for name, tensor in trained.items():
             tensor.grad = grads[name].view_as(tensor)
-        self.update()
+        if fast:
+            self._update()
+        else:
+            self.optimizer.step()
         return summaries
 
 

@@ -188,7 +188,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     buffers_in = {f"model.{k}": v for k, v in buffers.items()}
     kl_weights = torch.tensor([c.kl_weight for c in model_configs], device=device)
     graphed = training.uses_cuda_graph(shape, config, device)
-    optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate, foreach=True, capturable=graphed and device.type == "cuda")
+    optimizer = training.make_adam(params.values(), config, device, graphed=graphed)
     seeds = sorted({c.seed for c in train_configs})  # models of one seed share data order and noise
     slot = torch.tensor([seeds.index(c.seed) for c in train_configs], device=device)  # (K,) -> seed slot
     generators = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
@@ -209,8 +209,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
             for name, value in saved["params"].items():
                 params[name].copy_(value)
         optimizer.load_state_dict(saved["optimizer"])
-        optimizer.param_groups[0]["foreach"] = True
-        training.set_capturable(optimizer, graphed and device.type == "cuda")
+        training.configure_adam(optimizer, device, graphed=graphed)
         for seed, generator, state in zip(seeds, generators, saved["generators"]):
             training.restore_generator(generator, state, saved_device=saved.get("device", "cpu"), device=device,
                                        seed=seed, epoch=saved["epoch"])

@@ -117,3 +117,29 @@ def test_the_kernel_runs_on_the_meta_device_so_it_needs_no_cpu_only_operation():
     summaries, grads = fused.loss_and_gradients(params, SMALL, torch.tensor([1.0, 0.1], device="meta"), x, y, eps)
     assert summaries.shape == (2, len(METRICS)) and summaries.device.type == "meta"
     assert {k: v.shape for k, v in grads.items()} == {k: v.shape for k, v in params.items()}
+
+
+def test_the_written_out_adam_update_is_torchs_adam_to_rounding():
+    from matvae.fused import _adam_update
+
+    torch.manual_seed(0)
+    ours = torch.nn.Linear(5, 4)
+    theirs = torch.nn.Linear(5, 4)
+    theirs.load_state_dict(ours.state_dict())
+    optimizers = [torch.optim.Adam(m.parameters(), lr=0.01, fused=True) for m in (ours, theirs)]
+    for step in range(30):
+        grads = [torch.randn_like(p) for p in ours.parameters()]
+        for model, optimizer in zip((ours, theirs), optimizers):
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g.clone()
+        if step == 0:
+            optimizers[0].step()  # creates Adam's state, as the compiled path's first (eager) step does
+        else:
+            params = list(ours.parameters())
+            state = [optimizers[0].state[p] for p in params]
+            _adam_update(params, [p.grad for p in params], [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state],
+                         [s["step"] for s in state], 0.01, 0.9, 0.999, 1e-8)
+        optimizers[1].step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert all(s["step"].item() == 30 for s in optimizers[0].state.values())

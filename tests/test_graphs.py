@@ -124,11 +124,17 @@ def test_a_checkpoint_of_a_graphed_cuda_run_resumes_on_the_cpu(small_split, tmp_
     _same(whole, resumed)
 
 
-def test_set_capturable_moves_the_step_counts():
+@pytest.mark.parametrize(("device", "graphed", "flags"), [("cpu", False, (False, True, False)), ("cpu", True, (False, True, False)),
+                                                       ("meta", False, (False, False, True))])
+def test_configure_adam_picks_the_implementation_and_moves_the_step_counts(device, graphed, flags):
     model = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.Adam(model.parameters())
+    optimizer = torch.optim.Adam(model.parameters(), capturable=False, foreach=True)
     model(torch.ones(1, 2)).sum().backward()
     optimizer.step()
-    training.set_capturable(optimizer, False)
+    training.configure_adam(optimizer, torch.device(device), graphed=graphed)
+    group = optimizer.param_groups[0]
+    assert (group["capturable"], group["fused"], group["foreach"]) == flags
     assert all(s["step"].device.type == "cpu" and s["step"].dtype == torch.float32 for s in optimizer.state.values())
-    assert optimizer.param_groups[0]["capturable"] is False
+    if device == "cpu":
+        optimizer.step()  # the fused kernel takes the moved state
+        assert all(s["step"].item() == 2 for s in optimizer.state.values())
