@@ -156,7 +156,9 @@ def compiled(name: str):
 
 class Stepper:
     """``stepper(stacked, trained, config, kl_weights, x, y, eps) -> summaries (K, 6)``: one step of ``optimizer``
-    with the gradients of :func:`loss_and_gradients` (see :func:`optimizer_step`).
+    with the gradients of :func:`loss_and_gradients` on ``stacked`` (K, ...) weights, set on the tensors the optimiser
+    updates: ``trained`` ({name: the stacked tensor itself, or for one model its parameter, of which ``stacked`` holds
+    a (1, ...) view}).
 
     ``compile=True``: the loss and gradients and Adam's update run ``torch.compile``-d (:func:`compiled`) for the
     batch shape of the first call, the others (an epoch's shorter last batch) eagerly, so each model shape compiles
@@ -199,15 +201,6 @@ class Stepper:
         else:
             self.optimizer.step()
         return summaries
-
-
-def optimizer_step(optimizer: torch.optim.Optimizer, stacked: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
-                   config: ModelConfig, kl_weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                   eps: torch.Tensor) -> torch.Tensor:
-    """One step of ``optimizer`` with the gradients of :func:`loss_and_gradients` on ``stacked`` (K, ...) weights,
-    set on the tensors the optimiser updates: ``trained`` ({name: the stacked tensor itself, or for one model its
-    parameter, of which ``stacked`` holds a (1, ...) view}). -> summaries (K, 6)."""
-    return Stepper(optimizer)(stacked, trained, config, kl_weights, x, y, eps)
 
 
 def stacked_parameters(models: list[VAE]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """Replay a training step from a CUDA graph: one launch for the hundred-odd small kernels of a fused step.
 
-On a GPU the paper's model is too small to keep the device busy: a step of :func:`matvae.fused.optimizer_step` is
+On a GPU the paper's model is too small to keep the device busy: a step of :class:`matvae.fused.Stepper` is
 about 120 kernels of a few microseconds each, and launching them one by one from Python costs more than running
 them (measured on an H200: 2.3 ms per step, 0.24 s per epoch, slower per FLOP than this project's 2-core CPU). A
 CUDA graph records the step's kernels once and replays them with one launch. The arithmetic is the same kernels on
@@ -86,7 +86,7 @@ class StepGraph:
             with torch.cuda.stream(self._side):
                 out = self.fn(*inputs)
             torch.cuda.current_stream(self.device).wait_stream(self._side)
-        self._like = out
+        self._like = out  # the output's shape and dtype, for a capture that must allocate it (a test's stand-in graph)
         return out
 
     def _try_capture(self, inputs, shapes) -> bool:

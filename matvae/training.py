@@ -384,7 +384,7 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, *, saved_
 
 
 def _fused_step(model, optimizer: torch.optim.Optimizer, *, graphed: bool = False, compile: bool = False):
-    """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :func:`matvae.fused.optimizer_step`.
+    """``step(x, y, generator) -> summaries (6,)``: one Adam step of ``model`` with :class:`matvae.fused.Stepper`.
 
     The noise is drawn as :meth:`matvae.model.VAE.reparameterize` draws it (one ``randn`` of (batch, latent_dim)
     from ``generator``), so both kernels consume the same random stream; the optimiser is the one over
