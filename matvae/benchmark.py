@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -174,6 +175,93 @@ def default_target(within: float) -> tuple[float, float, ModelConfig]:
     return converged * (1 + within), converged, shipped.model_config
 
 
+# (batch size, Adam step) of the time-to-target runs. matvae.train at the usual loop's recipe (128, 1e-3) and at the
+# default batch with larger steps; the DataLoader loop at the usual recipe, at the default batch, and at the recipe
+# that reached the target first in the scan of 2026-11-26 (1,024 at 2e-2), so a loop's speed and a recipe's are told apart.
+TARGET_RECIPES = "128:1e-3,1024:1e-3,1024:5e-3,1024:1e-2,1024:2e-2"
+REFERENCE_RECIPES = "128:1e-3,1024:1e-3,1024:2e-2"
+
+
+def parse_recipes(text: str, name: str = "recipes") -> list[tuple[int, float]]:
+    """``"batch:step,batch:step"`` as [(batch size, Adam learning rate)]; a clear error names a bad entry."""
+    recipes = []
+    for entry in (part.strip() for part in str(text).split(",")):
+        try:
+            batch, step = entry.split(":")
+            batch_size, learning_rate = int(batch), float(step)
+        except ValueError:
+            raise ValueError(f"{name}: {entry!r} is not batch:step (for example 1024:2e-2)") from None
+        if batch_size < 1 or not (0 < learning_rate <= 10):
+            raise ValueError(f"{name}: {entry!r} needs a batch size >= 1 and a step in (0, 10]")
+        recipes.append((batch_size, learning_rate))
+    return recipes
+
+
+def target_runs(train_data, test_data, device: torch.device, *, within: float, max_epochs: int,
+                recipes: list[tuple[int, float]], reference_recipes: list[tuple[int, float]],
+                compiled: bool = False, target: tuple[float, float, ModelConfig] | None = None) -> dict:
+    """Time to the beta 0.03 model's target (:func:`default_target`) for every recipe: :func:`train` (and, with
+    ``compiled``, ``compile=True``) and :func:`reference_loop_time_to_target`, each from the same seed."""
+    goal, converged, chosen = target or default_target(within)
+    runs = []
+    print(f"time to the beta 0.03 model's test loss <= {goal:.3f} ({within:.0%} above the shipped run's {converged:.3f}):",
+          flush=True)
+    for batch_size, learning_rate in recipes:
+        for compile_ in (False, True) if compiled else (False,):
+            config = TrainConfig(batch_size=batch_size, learning_rate=learning_rate, device=str(device), compile=compile_)
+            seconds, epochs = time_to_target(train_data, test_data, chosen, config, target=goal, max_epochs=max_epochs)
+            runs.append({"loop": "matvae.train", "compile": compile_, "batch_size": batch_size,
+                         "learning_rate": learning_rate, "seconds": seconds, "epochs": epochs})
+            print(f"  matvae.train{' compiled' if compile_ else '':9s} batch {batch_size:5d} step {learning_rate:g}: "
+                  f"{seconds:6.1f} s ({epochs} epochs)", flush=True)
+    for batch_size, learning_rate in reference_recipes:
+        seconds, epochs = reference_loop_time_to_target(train_data, test_data, chosen, target=goal, seed=0, device=device,
+                                                        max_epochs=max_epochs, batch_size=batch_size,
+                                                        learning_rate=learning_rate)
+        runs.append({"loop": "DataLoader", "compile": False, "batch_size": batch_size, "learning_rate": learning_rate,
+                     "seconds": seconds, "epochs": epochs})
+        print(f"  DataLoader loop        batch {batch_size:5d} step {learning_rate:g}: {seconds:6.1f} s ({epochs} epochs)",
+              flush=True)
+    return {"metric": "test loss of the beta 0.03 model", "target": goal, "converged": converged, "within": within,
+            "max_epochs": max_epochs, "runs": runs}
+
+
+def target_markdown(target: dict) -> list[str]:
+    """The time-to-target table: every run, its speed-up over the usual loop (the first DataLoader run) and over the
+    DataLoader loop at the same batch and step."""
+    runs = target["runs"]
+    references = [r for r in runs if r["loop"] == "DataLoader"]
+    usual = references[0] if references else None
+
+    def seconds(run):
+        return f"{run['seconds']:.0f} s" if math.isfinite(run["seconds"]) else f"not in {run['epochs']} epochs"
+
+    def ratio(reference, run):
+        if reference is None or not (math.isfinite(reference["seconds"]) and math.isfinite(run["seconds"])):
+            return "-"
+        return f"{reference['seconds'] / run['seconds']:.1f}x"
+
+    lines = ["", f"Time to the beta 0.03 model's test loss <= {target['target']:.3f} ({target['within']:.0%} above the "
+             f"{target['converged']:.3f} of its shipped run), each run from the same seed"
+             + (f"; the usual loop is the `DataLoader` one at batch {usual['batch_size']:,} and step {usual['learning_rate']:g}"
+                if usual else "") + ":", "",
+             "| loop | batch | Adam step | epochs | time | vs the usual loop | vs `DataLoader` at the same batch and step |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for run in runs:
+        same = next((r for r in references if (r["batch_size"], r["learning_rate"]) == (run["batch_size"], run["learning_rate"])), None)
+        loop = f"`{run['loop']}`" + (" + compile" if run["compile"] else "")
+        mine = run["loop"] != "DataLoader"
+        lines.append(f"| {loop} | {run['batch_size']:,} | {run['learning_rate']:g} | {run['epochs']} | {seconds(run)} | "
+                     f"{ratio(usual, run) if mine else '-'} | {ratio(same, run) if mine else '-'} |")
+    mine = [r for r in runs if r["loop"] != "DataLoader" and math.isfinite(r["seconds"])]
+    if usual and mine and math.isfinite(usual["seconds"]):
+        best = min(mine, key=lambda r: r["seconds"])
+        lines += ["", f"Fastest: `{best['loop']}`{' with `compile=True`' if best['compile'] else ''} at batch "
+                  f"{best['batch_size']:,} and step {best['learning_rate']:g}, {best['seconds']:.0f} s: "
+                  f"{usual['seconds'] / best['seconds']:.1f}x faster than the usual loop (compilation included where compiled)."]
+    return lines
+
+
 def markdown(report: dict) -> str:
     """The README's measured training speed, from a report of a full run (epoch table, stacked sweep, time to target)."""
     lines = [
@@ -202,20 +290,8 @@ def markdown(report: dict) -> str:
         for name, row in stacked["ways"].items():
             lines.append(f"| {names.get(name, name)} | {row['seconds_per_epoch']:.2f} | {row['share_of_matmul']:.0%} | "
                          f"{row['projected_2000_epochs_seconds'] / 60:.0f} min | {row['over_flop_floor']:.1f}x |")
-    target = report.get("time_to_target")
-    if target:
-        ours = target["matvae"]
-        lines += ["", f"Time to the beta 0.03 model's test loss <= {target['target']:.3f} ({target['within']:.0%} above the "
-                  f"{target['converged']:.3f} of its shipped run): `matvae.train` (batch 1,024) {ours['seconds']:.0f} s "
-                  f"({ours['epochs']} epochs)"
-                  + (f", with `compile=True` {target['matvae_compiled']['seconds']:.0f} s ({target['matvae_compiled']['epochs']} "
-                     "epochs, compilation included)" if "matvae_compiled" in target else "")
-                  + ("; the usual `DataLoader` loop:" if target.get("references") else ".")]
-        for ref in target.get("references", []):
-            faster = (f", with `compile=True` {ref['seconds'] / target['matvae_compiled']['seconds']:.1f}x"
-                      if "matvae_compiled" in target else "")
-            lines.append(f"- batch {ref['batch_size']:,}: {ref['seconds']:.0f} s ({ref['epochs']} epochs): speed-up of "
-                         f"`matvae.train` {ref['speed_up']:.1f}x{faster}")
+    if report.get("time_to_target"):
+        lines += target_markdown(report["time_to_target"])
     if report.get("paper_scale"):
         lines += ["", gpu_markdown(report).rstrip("\n")]
     return "\n".join(lines) + "\n"
@@ -346,8 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile of either kernel (TrainConfig.compile), in the epoch table and the stacked sweep")
     parser.add_argument("--skip-reference", action="store_true", help="skip the slow DataLoader reference loops")
-    parser.add_argument("--reference-batches", default="128,1024",
-                        help="batch sizes of the DataLoader reference loops (128: the usual way; 1024: as many Adam steps as matvae.train)")
+    parser.add_argument("--recipes", default=TARGET_RECIPES,
+                        help=f"time-to-target: batch:step of the matvae.train runs (default {TARGET_RECIPES})")
+    parser.add_argument("--reference-recipes", default=REFERENCE_RECIPES,
+                        help=f"time-to-target: batch:step of the DataLoader reference loops; the first is 'the usual loop' "
+                             f"(default {REFERENCE_RECIPES})")
+    parser.add_argument("--time-to-target-only", action="store_true",
+                        help="only the time-to-target runs; with --json naming an existing report, its time_to_target "
+                             "part is replaced and the rest kept (so --readme can rewrite the speed section)")
     parser.add_argument("--hull", action="store_true", help="also time the hull decompositions of the snapshot")
     parser.add_argument("--oracle-only", action="store_true", help="only time predict_properties on 10,000 samples")
     parser.add_argument("--stacked", action="store_true", help="also time the six-model beta sweep, serial vs stacked")
@@ -383,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(report, handle, indent=1)
         return 0
 
+    try:
+        recipes = parse_recipes(args.recipes, "--recipes")
+        references = parse_recipes(args.reference_recipes, "--reference-recipes")
+    except ValueError as error:
+        parser.error(str(error))
     device = resolve_device(args.device)
     report: dict = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "machine": platform.processor() or platform.machine()}
@@ -405,6 +492,16 @@ def main(argv: list[str] | None = None) -> int:
     rate = matmul_rate(device)
     report["matmul_gflops"] = rate / 1e9
     print(f"dense float32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s", flush=True)
+    if args.time_to_target_only:
+        report = (_existing(args.json) or report) | {"time_to_target": target_runs(
+            train_data, test_data, device, within=args.target_within, max_epochs=args.max_epochs, recipes=recipes,
+            reference_recipes=[] if args.skip_reference else references, compiled=args.compile)}
+        _write_json(args.json, report)
+        if args.readme and "epochs" in report:
+            from matvae.report import update_readme_section
+
+            update_readme_section(args.readme, "speed", markdown(report))
+        return 0
     if args.paper_scale_only:
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
                                             epochs=args.paper_epochs)
@@ -458,27 +555,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{achieved / rate_here:.0%} of matmul ({rate_here / 1e9:.0f} GFLOP/s beside it), 2,000 epochs ~ "
               f"{2000 * seconds / 60:.0f} min (median of {args.epochs} rounds)", flush=True)
 
-    target, converged, chosen = default_target(args.target_within)
-    ours = time_to_target(train_data, test_data, chosen, TrainConfig(device=str(device)), target=target, max_epochs=args.max_epochs)
-    report["time_to_target"] = {"metric": "test loss of the beta 0.03 model", "target": target, "converged": converged,
-                                "within": args.target_within, "matvae": {"seconds": ours[0], "epochs": ours[1]}}
-    print(f"time to the beta 0.03 model's test loss <= {target:.3f} ({args.target_within:.0%} above the shipped run's "
-          f"{converged:.3f}): matvae.train (batch 1024) {ours[0]:.1f} s ({ours[1]} epochs)", flush=True)
-    if args.compile:
-        compiled = time_to_target(train_data, test_data, chosen, TrainConfig(device=str(device), compile=True), target=target,
-                                  max_epochs=args.max_epochs)
-        report["time_to_target"]["matvae_compiled"] = {"seconds": compiled[0], "epochs": compiled[1]}
-        print(f"    matvae.train with compile=True (compilation included) {compiled[0]:.1f} s ({compiled[1]} epochs)", flush=True)
-    if not args.skip_reference:
-        report["time_to_target"]["references"] = []
-        for batch_size in (int(b) for b in args.reference_batches.split(",")):
-            seconds, epochs = reference_loop_time_to_target(train_data, test_data, chosen, target=target, seed=0, device=device,
-                                                            max_epochs=args.max_epochs, batch_size=batch_size)
-            report["time_to_target"]["references"].append({"batch_size": batch_size, "seconds": seconds, "epochs": epochs,
-                                                           "speed_up": seconds / ours[0]})
-            print(f"    reference DataLoader loop (batch {batch_size}) {seconds:.1f} s ({epochs} epochs); "
-                  f"matvae.train is {seconds / ours[0]:.1f}x faster", flush=True)
-
+    report["time_to_target"] = target_runs(train_data, test_data, device, within=args.target_within,
+                                           max_epochs=args.max_epochs, recipes=recipes,
+                                           reference_recipes=[] if args.skip_reference else references, compiled=args.compile)
     if device.type == "cuda":
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget)
     else:
@@ -516,6 +595,14 @@ def _cluster(report: dict, split, seconds_per_epoch: float, flops: float) -> Non
     report["paper_plan"] = cluster_benchmark.paper_plan(seconds_per_epoch, flops / 1e9, width_flops=width_flops,
                                                         kl_weights=TUNING_KL_WEIGHTS)
     cluster_benchmark.print_plan(report["paper_plan"])
+
+
+def _existing(path: str | None) -> dict:
+    """The report saved at ``path`` (empty when there is none)."""
+    if path and Path(path).is_file():
+        with open(path) as handle:
+            return json.load(handle)
+    return {}
 
 
 def _write_json(path: str | None, report: dict) -> None:

@@ -112,6 +112,17 @@ def reproduction_table(results: dict[str, dict]) -> pd.DataFrame:
         rows.append(_row("threshold T", paper.THRESHOLD, tuning["best_threshold"],
                          _yes(abs(tuning["best_threshold"] - paper.THRESHOLD) < 1e-9, partly=abs(tuning["best_threshold"] - paper.THRESHOLD) <= 0.01 + 1e-9),
                          "equal (partly: within 0.01)", "best match of the number of elements per material (Wasserstein-1)"))
+        plateau = tuning.get("plateau")
+        if plateau:
+            rows_ = plateau["comparison"]
+            width = next(int(r["hidden_dim"]) for r in rows_ if r["chosen_converged"])
+            low, high = min(r["epochs_converged"] for r in rows_), max(r["epochs_converged"] for r in rows_)
+            rows.append(_row("Figure 5, each width trained to its plateau: chosen width", paper.HIDDEN_DIM, width,
+                             _yes(width == paper.HIDDEN_DIM), "equal",
+                             f"{low:,} to {high:,} epochs per width (plateau rule: the last {plateau['window']} epochs improve "
+                             f"the best test loss by less than {plateau['tolerance']:.1%}); best T of the width-"
+                             f"{paper.HIDDEN_DIM if any(int(r['hidden_dim']) == paper.HIDDEN_DIM for r in rows_) else width} "
+                             f"model so trained: {plateau['best_threshold']:g}"))
     sampling = results.get("04_sampling")
     if sampling:
         kl = sampling["prevalence_kl"]
@@ -165,6 +176,9 @@ def chapter_scales(results: dict[str, dict]) -> pd.DataFrame:
             f"{len(t['beta_sweep'])} values of beta and {len(t['width_sweep'])} widths at {t['epochs']:,} epochs each, "
             f"{t['n_samples']:,} samples per model"
         )
+        if t.get("plateau"):
+            epochs = [r["epochs_converged"] for r in t["plateau"]["comparison"]]
+            scale["03 tuning"] += f"; the widths again, each to its plateau: {min(epochs):,} to {max(epochs):,} epochs"
     if "04_sampling" in results:
         scale["04 sampling"] = f"{results['04_sampling']['n_samples']:,} samples at T = {results['04_sampling']['threshold']}"
     if "05_decomposition" in results:

@@ -36,13 +36,72 @@ def test_the_readme_section_states_every_measured_row():
               "stacked_sweep": {"kl_weights": [1.0, 0.1], "gflop_per_epoch": 85.4, "flop_floor_2000_epochs_seconds": 1708.0,
                                 "ways": {"stacked": {"seconds_per_epoch": 2.0, "share_of_matmul": 0.427,
                                                      "projected_2000_epochs_seconds": 4000.0, "over_flop_floor": 2.34}}},
-              "time_to_target": {"target": 4.0, "converged": 3.636, "within": 0.1, "matvae": {"seconds": 100.0, "epochs": 79},
-                                 "matvae_compiled": {"seconds": 58.0, "epochs": 80},
-                                 "references": [{"batch_size": 128, "seconds": 116.0, "epochs": 17, "speed_up": 1.16}]}}
+              "time_to_target": {"target": 4.0, "converged": 3.636, "within": 0.1, "runs": [
+                  {"loop": "matvae.train", "compile": False, "batch_size": 1024, "learning_rate": 1e-3, "seconds": 100.0, "epochs": 79},
+                  {"loop": "matvae.train", "compile": True, "batch_size": 1024, "learning_rate": 0.02, "seconds": 20.0, "epochs": 14},
+                  {"loop": "matvae.train", "compile": False, "batch_size": 512, "learning_rate": 0.01, "seconds": math.inf, "epochs": 150},
+                  {"loop": "DataLoader", "compile": False, "batch_size": 128, "learning_rate": 1e-3, "seconds": 116.0, "epochs": 17},
+                  {"loop": "DataLoader", "compile": False, "batch_size": 1024, "learning_rate": 0.02, "seconds": 50.0, "epochs": 15}]}}
     text = markdown(report)
-    for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "2.3x", "79 epochs", "batch 128: 116 s",
-                     "speed-up of `matvae.train` 1.2x, with `compile=True` 2.0x", "with `compile=True` 58 s (80 epochs, compilation included)", "FLOP floor of 2,000 epochs 28 min"):
+    for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "2.3x", "FLOP floor of 2,000 epochs 28 min",
+                     "| `matvae.train` | 1,024 | 0.001 | 79 | 100 s | 1.2x | - |",
+                     "| `matvae.train` + compile | 1,024 | 0.02 | 14 | 20 s | 5.8x | 2.5x |",
+                     "| `matvae.train` | 512 | 0.01 | 150 | not in 150 epochs | - | - |",
+                     "| `DataLoader` | 128 | 0.001 | 17 | 116 s | - | - |",
+                     "the usual loop is the `DataLoader` one at batch 128 and step 0.001",
+                     "Fastest: `matvae.train` with `compile=True` at batch 1,024 and step 0.02, 20 s: 5.8x faster than the usual loop"):
         assert expected in text, expected
+
+
+def test_recipes_are_parsed_and_a_bad_one_is_named():
+    from matvae.benchmark import REFERENCE_RECIPES, TARGET_RECIPES, parse_recipes
+
+    assert parse_recipes("128:1e-3, 1024:2e-2") == [(128, 1e-3), (1024, 0.02)]
+    assert parse_recipes(TARGET_RECIPES)[0] == (128, 1e-3) and parse_recipes(REFERENCE_RECIPES)[0] == (128, 1e-3)
+    for bad in ("128", "128:x", "0:1e-3", "128:0", "1.5:1e-3", "128:1e-3,", "128:-1"):
+        with pytest.raises(ValueError, match="batch:step|batch size >= 1"):
+            parse_recipes(bad)
+
+
+def test_target_runs_times_every_recipe_of_both_loops(small_split):
+    import torch
+
+    from matvae.benchmark import target_runs
+
+    history = train(small_split.train, small_split.test, SMALL, TrainConfig(epochs=4, batch_size=64, device="cpu")).history
+    goal = float(history["test_loss"][-1])
+    report = target_runs(small_split.train, small_split.test, torch.device("cpu"), within=0.1, max_epochs=8,
+                         recipes=[(64, 1e-3), (32, 2e-3)], reference_recipes=[(64, 1e-3)], target=(goal, goal / 1.1, SMALL))
+    runs = report["runs"]
+    assert [(r["loop"], r["batch_size"], r["learning_rate"]) for r in runs] == [
+        ("matvae.train", 64, 1e-3), ("matvae.train", 32, 2e-3), ("DataLoader", 64, 1e-3)]
+    assert runs[0]["epochs"] <= 4 and 0 < runs[0]["seconds"] < math.inf  # the same recipe as the run that set the goal
+    assert all(1 <= r["epochs"] <= 8 for r in runs) and report["target"] == goal
+
+
+def test_time_to_target_only_replaces_that_part_of_a_saved_report(tmp_path, monkeypatch, small_split):
+    import json
+
+    from matvae import benchmark
+
+    calls = []
+
+    def fake_runs(*args, **kwargs):
+        calls.append(kwargs)
+        return {"target": 4.0, "converged": 3.6, "within": 0.1, "runs": []}
+
+    monkeypatch.setattr(benchmark, "prepare_data", lambda config: (None, small_split))
+    monkeypatch.setattr(benchmark, "matmul_rate", lambda device: 1e9)
+    monkeypatch.setattr(benchmark, "target_runs", fake_runs)
+    saved = tmp_path / "bench.json"
+    saved.write_text(json.dumps({"threads": 2, "epochs": [], "time_to_target": {"old": True}, "stacked_sweep": {"kept": 1}}))
+    assert benchmark.main(["--time-to-target-only", "--device", "cpu", "--skip-reference", "--recipes", "64:1e-3",
+                           "--json", str(saved)]) == 0
+    report = json.loads(saved.read_text())
+    assert report["stacked_sweep"] == {"kept": 1} and report["time_to_target"]["converged"] == 3.6
+    assert calls[0]["recipes"] == [(64, 1e-3)] and calls[0]["reference_recipes"] == []
+    with pytest.raises(SystemExit):
+        benchmark.main(["--time-to-target-only", "--recipes", "64:", "--json", str(saved)])
 
 
 def test_paper_scale_trains_every_run_and_stops_a_run_at_the_budget(small_split):

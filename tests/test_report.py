@@ -48,6 +48,19 @@ def test_missing_chapters_are_skipped():
     assert set(reproduction_table({"03_tuning": RESULTS["03_tuning"]})["item"]) == {"Figure 5: chosen hidden width", "threshold T"}
 
 
+
+def test_the_width_sweep_at_its_plateau_gets_a_row_and_a_scale():
+    comparison = [{"hidden_dim": w, "epochs_short": 40, "epochs_converged": e, "chosen_short": w == 100, "chosen_converged": w == c}
+                  for w, e, c in ((50, 358, 150), (100, 324, 150), (150, 315, 150))]
+    tuning = dict(RESULTS["03_tuning"], n_samples=10000, beta_sweep=[{}], width_sweep=[{}] * 3,
+                  plateau={"window": 50, "tolerance": 0.005, "max_epochs": 2000, "comparison": comparison, "best_threshold": 0.05})
+    row = reproduction_table({"03_tuning": tuning}).set_index("item").loc["Figure 5, each width trained to its plateau: chosen width"]
+    assert row["this project"] == "150" and row["reproduced"] == "no"
+    assert "315 to 358 epochs per width" in row["note"] and "less than 0.5%" in row["note"]
+    assert "best T of the width-100 model so trained: 0.05" in row["note"]
+    assert chapter_scales({"03_tuning": tuning}).set_index("chapter")["scale"]["03 tuning"].endswith(
+        "the widths again, each to its plateau: 315 to 358 epochs")
+
 def test_results_round_trip_and_readme(tmp_path):
     record(tmp_path / "results", "04_sampling", {"kl": np.float32(0.5), "bad": float("nan"), "n": np.int64(3), "a": np.arange(2)})
     loaded = load_results(tmp_path / "results")
