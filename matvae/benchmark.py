@@ -73,6 +73,42 @@ def epoch_flops(config: ModelConfig, n_train: int, n_test: int) -> int:
     return forward_flops(config) * (3 * n_train + n_test)
 
 
+def width_stacks(widths, n_stacks: int, base: ModelConfig | None = None) -> list[list[int]]:
+    """Cut ``widths`` (sorted) into ``n_stacks`` runs of neighbours so that the FLOPs of the stacks, each model padded
+    to its stack's widest (:mod:`matvae.stacked`), are the fewest (exact, by dynamic programming over the cuts)."""
+    widths = sorted(int(w) for w in widths)
+    if not widths:
+        raise ValueError("widths is empty")
+    if not isinstance(n_stacks, int) or isinstance(n_stacks, bool) or not 1 <= n_stacks <= len(widths):
+        raise ValueError(f"n_stacks must be an integer from 1 to the number of widths ({len(widths)}), got {n_stacks!r}")
+    base = base or ModelConfig()
+    flops = {w: forward_flops(replace(base, hidden_dim=w)) for w in widths}
+    n = len(widths)
+    # best[k][j]: fewest padded FLOPs of widths[:j] in k stacks; cut[k][j]: where the last of them starts
+    best = [[math.inf] * (n + 1) for _ in range(n_stacks + 1)]
+    cut = [[0] * (n + 1) for _ in range(n_stacks + 1)]
+    best[0][0] = 0.0
+    for k in range(1, n_stacks + 1):
+        for j in range(k, n + 1):
+            for i in range(k - 1, j):
+                cost = best[k - 1][i] + (j - i) * flops[widths[j - 1]]
+                if cost < best[k][j]:
+                    best[k][j], cut[k][j] = cost, i
+    stacks, j = [], n
+    for k in range(n_stacks, 0, -1):
+        i = cut[k][j]
+        stacks.append(widths[i:j])
+        j = i
+    return stacks[::-1]
+
+
+def padded_flops(stacks: list[list[int]], base: ModelConfig | None = None) -> float:
+    """Forward FLOPs of ``stacks`` padded to each stack's widest, over the widths' own (1.0: no padding)."""
+    base = base or ModelConfig()
+    own = sum(forward_flops(replace(base, hidden_dim=w)) for stack in stacks for w in stack)
+    return sum(len(stack) * forward_flops(replace(base, hidden_dim=max(stack))) for stack in stacks) / own
+
+
 def measure_epochs(train_data, test_data, model_config, train_config, *, epochs: int) -> float:
     """Median seconds per epoch of :func:`train` (evaluation included), after one warm-up epoch."""
     result = train(train_data, test_data, model_config, replace(train_config, epochs=epochs + 1))
@@ -304,7 +340,11 @@ def gpu_markdown(report: dict) -> str:
     lines = [f"Measured by `python -m matvae.benchmark --paper-scale-only --device cuda` on one {report.get('gpu', 'GPU')} "
              f"(torch {report.get('torch', '?')}; dense float32 matmul {report.get('matmul_gflops', float('nan')) / 1000:.1f} "
              f"TFLOP/s), each run from scratch at batch 1,024 with the training step replayed from a CUDA graph, the "
-             f"sweeps stacked (`matvae.stacked`, widths zero-padded to 500)"
+             f"sweeps stacked (`matvae.stacked`, "
+             + ("widths zero-padded to 500" if len(scale.get("width_stacks", [[]])) <= 1 else
+                f"the widths in {len(scale['width_stacks'])} stacks of neighbours, "
+                + ", ".join(f"{st[0]}..{st[-1]}" for st in scale["width_stacks"]) + ", each padded to its widest")
+             + (f"; padded, {scale['width_padding']:.1f}x the widths' own FLOPs" if "width_padding" in scale else "") + ")"
              + (f", within a budget of {scale['budget_seconds']:.0f} s: a run that did not fit its share trained the "
                 f"epochs that did, and its {epochs:,}-epoch time is projected from its seconds per epoch" if scale.get("budget_seconds") else "")
              + ":", "",
@@ -315,7 +355,8 @@ def gpu_markdown(report: dict) -> str:
     for name, row in scale["runs"].items():
         full = row["train_seconds"] if row["complete"] else row["projected_seconds"]
         total += full if name != "paper_model" else 0.0
-        lines.append(f"| {labels.get(name, name)} | {row['models']} | {row['epochs_trained']:,} | {row['train_seconds']:.0f} s | "
+        label = labels.get(name, name.replace("width_sweep", "width stack") if name.startswith("width_sweep ") else name)
+        lines.append(f"| {label} | {row['models']} | {row['epochs_trained']:,} | {row['train_seconds']:.0f} s | "
                      f"{row['seconds_per_epoch'] * 1000:.0f} | {full:.0f} s{'' if row['complete'] else ' (projected)'} |")
     if total:
         lines += ["", f"Both sweeps at {epochs:,} epochs: {total / 60:.1f} min."]
@@ -323,7 +364,7 @@ def gpu_markdown(report: dict) -> str:
 
 
 def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 2000, budget_seconds: float | None = None,
-                probe_epochs: int = 10, storage: str | Path | None = None) -> dict:
+                probe_epochs: int = 10, storage: str | Path | None = None, n_width_stacks: int = 1) -> dict:
     """Wall times of the paper-scale training runs: the paper's model (width 100, beta 0.03; :func:`train`) for
     ``epochs``, the six-model beta sweep and the ten-width sweep (zero-padded to 500), each stacked
     (:func:`matvae.stacked.train_stacked`) and from scratch.
@@ -333,7 +374,9 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
     it), and one whose projection (its probe's seconds per epoch) does not fit its share resumes only to the epochs
     that fit. Each row gives the epochs trained, their training seconds
     (the checkpoints' own clock), the wall time, seconds per epoch, the projection to ``epochs`` and the final test
-    NELBO of every model. ``ValueError`` for epochs or probe_epochs below 1, or a budget that is not positive."""
+    NELBO of every model. ``n_width_stacks`` > 1 trains the widths as that many stacks of neighbouring widths
+    (:func:`width_stacks`: the fewest padded FLOPs), one run each. ``ValueError`` for epochs or probe_epochs below
+    1, a budget that is not positive, or a number of width stacks outside 1..10."""
     import tempfile
 
     from matvae.stacked import train_stacked
@@ -347,8 +390,11 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
     base = ModelConfig(kl_weight=0.03)  # the paper's model and the width sweep's beta (chapter 03)
     runs = [("paper_model", [base]),
             ("kl_weight_sweep", [replace(base, kl_weight=b) for b in TUNING_KL_WEIGHTS]),
-            ("width_sweep", [replace(base, hidden_dim=w) for w in PAPER_WIDTHS])]
-    report: dict = {"epochs": epochs, "budget_seconds": budget_seconds, "probe_epochs": probe_epochs, "runs": {}}
+            *((f"width_sweep {stack[0]}..{stack[-1]}" if n_width_stacks > 1 else "width_sweep",
+               [replace(base, hidden_dim=w) for w in stack]) for stack in width_stacks(PAPER_WIDTHS, n_width_stacks, base))]
+    report: dict = {"epochs": epochs, "budget_seconds": budget_seconds, "probe_epochs": probe_epochs, "runs": {},
+                    "width_stacks": width_stacks(PAPER_WIDTHS, n_width_stacks, base),
+                    "width_padding": padded_flops(width_stacks(PAPER_WIDTHS, n_width_stacks, base), base)}
 
     def fit(configs, config, path):  # one model: matvae.train, as a user trains it; a sweep: one stack
         if len(configs) == 1:
@@ -377,7 +423,7 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
             row = {"models": len(configs), "epochs_trained": results[0].epochs, "complete": results[0].epochs == epochs,
                    "train_seconds": results[0].elapsed_seconds, "wall_seconds": wall, "seconds_per_epoch": steady,
                    "projected_seconds": results[0].history["seconds"][0] + steady * (epochs - 1),
-                   "test_nelbo": {str(getattr(c, "hidden_dim" if name == "width_sweep" else "kl_weight")): r.history["test_nelbo"][-1]
+                   "test_nelbo": {str(getattr(c, "hidden_dim" if name.startswith("width_sweep") else "kl_weight")): r.history["test_nelbo"][-1]
                                   for c, r in zip(configs, results)}}
             report["runs"][name] = row
             state = "" if row["complete"] else f" (stopped by the budget; {epochs:,} epochs projected {row['projected_seconds']:.0f} s)"
@@ -440,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the matmul rate and the paper-scale runs: one model, the beta sweep and the width sweep "
                              "(both stacked) at --paper-epochs (on a GPU; run by the full benchmark there)")
     parser.add_argument("--paper-epochs", type=int, default=2000, help="epochs of the paper-scale runs (the paper: 2000)")
+    parser.add_argument("--width-stacks", type=int, default=1,
+                        help="paper scale: train the ten widths as this many stacks of neighbouring widths, cut for the "
+                             "fewest padded FLOPs (default 1: one stack padded to 500)")
     parser.add_argument("--gpu-budget", type=float, default=None,
                         help="seconds the paper-scale runs may take in all: a run that would not fit trains the epochs that "
                              "fit and reports them with its projected full time (default: no limit)")
@@ -504,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.paper_scale_only:
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
-                                            epochs=args.paper_epochs)
+                                            epochs=args.paper_epochs, n_width_stacks=args.width_stacks)
         _write_json(args.json, report)
         if args.readme:
             from matvae.report import update_readme_section
@@ -559,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
                                            max_epochs=args.max_epochs, recipes=recipes,
                                            reference_recipes=[] if args.skip_reference else references, compiled=args.compile)
     if device.type == "cuda":
-        report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget)
+        report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
+                                            n_width_stacks=args.width_stacks)
     else:
         print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
     if not args.no_ray:

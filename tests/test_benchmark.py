@@ -161,3 +161,40 @@ def test_paper_scale_refuses_bad_settings(small_split, options, match):
 
     with pytest.raises(ValueError, match=match):
         paper_scale(small_split.train, small_split.test, torch.device("cpu"), **options)
+
+
+def test_width_stacks_cut_neighbours_for_the_fewest_padded_flops():
+    from itertools import combinations
+
+    from matvae.benchmark import PAPER_WIDTHS, padded_flops, width_stacks
+
+    assert width_stacks(PAPER_WIDTHS, 1) == [list(PAPER_WIDTHS)] and padded_flops([list(PAPER_WIDTHS)]) > 2
+    assert width_stacks([300, 50, 100], 3) == [[50], [100], [300]] and padded_flops([[50], [100]]) == 1.0
+    widths = sorted(PAPER_WIDTHS)
+    for k in (2, 3, 4):
+        every = [[widths[i:j] for i, j in zip((0, *cuts), (*cuts, len(widths)))] for cuts in combinations(range(1, len(widths)), k - 1)]
+        best = min(padded_flops(s) for s in every)
+        chosen = width_stacks(PAPER_WIDTHS, k)
+        assert len(chosen) == k and sum(chosen, []) == widths and padded_flops(chosen) == pytest.approx(best)
+    for bad in (0, 11, 2.0, True):
+        with pytest.raises(ValueError, match="n_stacks must be an integer from 1 to the number of widths"):
+            width_stacks(PAPER_WIDTHS, bad)
+    with pytest.raises(ValueError, match="widths is empty"):
+        width_stacks([], 1)
+
+
+def test_paper_scale_trains_the_widths_in_stacks_of_neighbours(small_split):
+    import torch
+
+    from matvae.benchmark import gpu_markdown, paper_scale
+
+    report = paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=1, probe_epochs=1, n_width_stacks=3)
+    assert list(report["runs"]) == ["paper_model", "kl_weight_sweep", "width_sweep 50..200", "width_sweep 250..350",
+                                    "width_sweep 400..500"]
+    assert report["width_stacks"] == [[50, 100, 150, 200], [250, 300, 350], [400, 450, 500]]
+    assert list(report["runs"]["width_sweep 250..350"]["test_nelbo"]) == ["250", "300", "350"]
+    text = gpu_markdown({"gpu": "G", "torch": "2", "matmul_gflops": 1.0, "paper_scale": report})
+    assert "| width stack 250..350 | 3 | 1 |" in text and "3 stacks of neighbours, 50..200, 250..350, 400..500" in text
+    assert f"padded, {report['width_padding']:.1f}x the widths' own FLOPs" in text
+    with pytest.raises(ValueError, match="n_stacks"):
+        paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=1, n_width_stacks=0)
