@@ -517,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recipes = parse_recipes(args.recipes, "--recipes")
         references = parse_recipes(args.reference_recipes, "--reference-recipes")
+        saved = _existing(args.json) if args.time_to_target_only else {}  # a damaged report fails before any work
     except ValueError as error:
         parser.error(str(error))
     device = resolve_device(args.device)
@@ -542,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     report["matmul_gflops"] = rate / 1e9
     print(f"dense float32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s", flush=True)
     if args.time_to_target_only:
-        report = (_existing(args.json) or report) | {"time_to_target": target_runs(
+        report = (saved or report) | {"time_to_target": target_runs(
             train_data, test_data, device, within=args.target_within, max_epochs=args.max_epochs, recipes=recipes,
             reference_recipes=[] if args.skip_reference else references, compiled=args.compile)}
         _write_json(args.json, report)
@@ -650,8 +651,14 @@ def _cluster(report: dict, split, seconds_per_epoch: float, flops: float) -> Non
 def _existing(path: str | None) -> dict:
     """The report saved at ``path`` (empty when there is none)."""
     if path and Path(path).is_file():
-        with open(path) as handle:
-            return json.load(handle)
+        try:
+            with open(path) as handle:
+                report = json.load(handle)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not a saved benchmark report ({error}); give another --json or remove it") from None
+        if not isinstance(report, dict):
+            raise ValueError(f"{path} is not a saved benchmark report (a JSON object); give another --json or remove it")
+        return report
     return {}
 
 

@@ -79,7 +79,7 @@ def test_target_runs_times_every_recipe_of_both_loops(small_split):
     assert all(1 <= r["epochs"] <= 8 for r in runs) and report["target"] == goal
 
 
-def test_time_to_target_only_replaces_that_part_of_a_saved_report(tmp_path, monkeypatch, small_split):
+def test_time_to_target_only_replaces_that_part_of_a_saved_report(tmp_path, monkeypatch, small_split, capsys):
     import json
 
     from matvae import benchmark
@@ -102,6 +102,10 @@ def test_time_to_target_only_replaces_that_part_of_a_saved_report(tmp_path, monk
     assert calls[0]["recipes"] == [(64, 1e-3)] and calls[0]["reference_recipes"] == []
     with pytest.raises(SystemExit):
         benchmark.main(["--time-to-target-only", "--recipes", "64:", "--json", str(saved)])
+    saved.write_bytes(b'{"threads": 2, "epo\xff')  # damaged: named, nothing measured
+    with pytest.raises(SystemExit):
+        benchmark.main(["--time-to-target-only", "--device", "cpu", "--json", str(saved)])
+    assert len(calls) == 1 and "not a saved benchmark report" in capsys.readouterr().err
 
 
 def test_paper_scale_trains_every_run_and_stops_a_run_at_the_budget(small_split):
