@@ -339,8 +339,9 @@ def gpu_markdown(report: dict) -> str:
     epochs = scale["epochs"]
     lines = [f"Measured by `python -m matvae.benchmark --paper-scale-only --device cuda` on one {report.get('gpu', 'GPU')} "
              f"(torch {report.get('torch', '?')}; dense float32 matmul {report.get('matmul_gflops', float('nan')) / 1000:.1f} "
-             f"TFLOP/s), each run from scratch at batch 1,024 with the training step replayed from a CUDA graph, the "
-             f"sweeps stacked (`matvae.stacked`, "
+             f"TFLOP/s), each run from scratch at batch 1,024 with the training step "
+             + ("compiled (`compile=True`) and " if scale.get("compile") else "") + "replayed from a CUDA graph, the "
+             "sweeps stacked (`matvae.stacked`, "
              + ("widths zero-padded to 500" if len(scale.get("width_stacks", [[]])) <= 1 else
                 f"the widths in {len(scale['width_stacks'])} stacks of neighbours, "
                 + ", ".join(f"{st[0]}..{st[-1]}" for st in scale["width_stacks"]) + ", each padded to its widest")
@@ -364,7 +365,8 @@ def gpu_markdown(report: dict) -> str:
 
 
 def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 2000, budget_seconds: float | None = None,
-                probe_epochs: int = 10, storage: str | Path | None = None, n_width_stacks: int = 1) -> dict:
+                probe_epochs: int = 10, storage: str | Path | None = None, n_width_stacks: int = 1,
+                compile: bool = False) -> dict:
     """Wall times of the paper-scale training runs: the paper's model (width 100, beta 0.03; :func:`train`) for
     ``epochs``, the six-model beta sweep and the ten-width sweep (zero-padded to 500), each stacked
     (:func:`matvae.stacked.train_stacked`) and from scratch.
@@ -375,7 +377,8 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
     that fit. Each row gives the epochs trained, their training seconds
     (the checkpoints' own clock), the wall time, seconds per epoch, the projection to ``epochs`` and the final test
     NELBO of every model. ``n_width_stacks`` > 1 trains the widths as that many stacks of neighbouring widths
-    (:func:`width_stacks`: the fewest padded FLOPs), one run each. ``ValueError`` for epochs or probe_epochs below
+    (:func:`width_stacks`: the fewest padded FLOPs), one run each; ``compile`` trains with ``TrainConfig(compile=True)``
+    (on a GPU together with the CUDA graph). ``ValueError`` for epochs or probe_epochs below
     1, a budget that is not positive, or a number of width stacks outside 1..10."""
     import tempfile
 
@@ -393,6 +396,7 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
             *((f"width_sweep {stack[0]}..{stack[-1]}" if n_width_stacks > 1 else "width_sweep",
                [replace(base, hidden_dim=w) for w in stack]) for stack in width_stacks(PAPER_WIDTHS, n_width_stacks, base))]
     report: dict = {"epochs": epochs, "budget_seconds": budget_seconds, "probe_epochs": probe_epochs, "runs": {},
+                    "compile": bool(compile),
                     "width_stacks": width_stacks(PAPER_WIDTHS, n_width_stacks, base),
                     "width_padding": padded_flops(width_stacks(PAPER_WIDTHS, n_width_stacks, base), base)}
 
@@ -405,7 +409,8 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
         for i, (name, configs) in enumerate(runs):
             path = folder / f"{name}.pt"
             path.unlink(missing_ok=True)
-            config = TrainConfig(epochs=min(probe_epochs, epochs), device=str(device), checkpoint_every=max(epochs, 1))
+            config = TrainConfig(epochs=min(probe_epochs, epochs), device=str(device), checkpoint_every=max(epochs, 1),
+                                 compile=bool(compile))
             started = time.perf_counter()
             results = fit(configs, config, path)
             probe = np.diff(np.r_[0.0, results[0].history["seconds"]])
@@ -486,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the matmul rate and the paper-scale runs: one model, the beta sweep and the width sweep "
                              "(both stacked) at --paper-epochs (on a GPU; run by the full benchmark there)")
     parser.add_argument("--paper-epochs", type=int, default=2000, help="epochs of the paper-scale runs (the paper: 2000)")
+    parser.add_argument("--paper-compile", action="store_true",
+                        help="paper scale: train with TrainConfig(compile=True) (with the CUDA graph on a GPU)")
     parser.add_argument("--width-stacks", type=int, default=1,
                         help="paper scale: train the ten widths as this many stacks of neighbouring widths, cut for the "
                              "fewest padded FLOPs (default 1: one stack padded to 500)")
@@ -554,7 +561,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.paper_scale_only:
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
-                                            epochs=args.paper_epochs, n_width_stacks=args.width_stacks)
+                                            epochs=args.paper_epochs, n_width_stacks=args.width_stacks,
+                                            compile=args.paper_compile)
         _write_json(args.json, report)
         if args.readme:
             from matvae.report import update_readme_section
@@ -610,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
                                            reference_recipes=[] if args.skip_reference else references, compiled=args.compile)
     if device.type == "cuda":
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,
-                                            n_width_stacks=args.width_stacks)
+                                            n_width_stacks=args.width_stacks, compile=args.paper_compile)
     else:
         print("no GPU here: the 2,000-epoch and sweep wall times are for a GPU machine", flush=True)
     if not args.no_ray:

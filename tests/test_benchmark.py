@@ -202,3 +202,28 @@ def test_paper_scale_trains_the_widths_in_stacks_of_neighbours(small_split):
     assert f"padded, {report['width_padding']:.1f}x the widths' own FLOPs" in text
     with pytest.raises(ValueError, match="n_stacks"):
         paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=1, n_width_stacks=0)
+
+
+def test_paper_scale_passes_compile_to_every_run(small_split, monkeypatch):
+    from dataclasses import replace
+
+    import torch
+
+    from matvae import benchmark, stacked
+
+    seen = []
+    real_train, real_stacked = benchmark.train, stacked.train_stacked
+
+    def spy(real):
+        def run(train_data, test_data, configs, config, **kwargs):
+            seen.append(config.compile)
+            return real(train_data, test_data, configs, replace(config, compile=False), **kwargs)
+        return run
+
+    monkeypatch.setattr(benchmark, "train", spy(real_train))
+    monkeypatch.setattr(stacked, "train_stacked", spy(real_stacked))
+    report = benchmark.paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=1, probe_epochs=1,
+                                   compile=True)
+    assert seen == [True, True, True] and report["compile"] is True
+    text = benchmark.gpu_markdown({"gpu": "G", "paper_scale": report})
+    assert "compiled (`compile=True`) and replayed from a CUDA graph" in text and "widths zero-padded to 500" in text
