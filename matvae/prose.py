@@ -288,8 +288,12 @@ def width_verdict(chosen: int, paper_width: int) -> str:
 
 
 def convergence_verdict(comparison: pd.DataFrame, *, short_epochs: int, paper_width: int, threshold_short: float,
-                        threshold_converged: float, threshold_width: int, paper_threshold: float) -> str:
-    """What training each width to its plateau changes in Figure 5's choices: the width picked and the best T."""
+                        threshold_converged: float, threshold_width: int, paper_threshold: float,
+                        kl_spread: list[float] | None = None) -> str:
+    """What training each width to its plateau changes in Figure 5's choices: the width picked and the best T; with
+    ``kl_spread`` (the prevalence KL of the width-``threshold_width`` model under several sampling seeds,
+    :func:`matvae.tuning.prevalence_kl_spread`), whether the picked width's lead in prevalence KL exceeds what
+    sampling alone moves."""
     short = int(comparison.loc[comparison["chosen_short"], "hidden_dim"].iloc[0])
     converged = int(comparison.loc[comparison["chosen_converged"], "hidden_dim"].iloc[0])
     low, high = int(comparison["epochs_converged"].min()), int(comparison["epochs_converged"].max())
@@ -305,7 +309,21 @@ def convergence_verdict(comparison: pd.DataFrame, *, short_epochs: int, paper_wi
     threshold = (f"the best T for the width-{threshold_width} model trained to its plateau is {threshold_converged:g}, "
                  + ("the same as" if same else "against") + f" {threshold_short:g} for the model chapter's model "
                  f"(the paper: {paper_threshold:g})")
-    return f"Trained to their plateaus ({span}), the sweep picks width {converged}: {verdict}; {threshold}."
+    text = f"Trained to their plateaus ({span}), the sweep picks width {converged}: {verdict}; {threshold}."
+    if kl_spread:
+        moved = max(kl_spread) - min(kl_spread)
+        rows = comparison.set_index("hidden_dim")["prevalence_kl_converged"]
+        kl = [f"{v:.4f}" for v in (min(rows), max(rows))]
+        text += (f" Sampling alone moves the width-{threshold_width} model's prevalence KL by up to {moved:.4f} "
+                 f"({len(kl_spread)} sampling seeds: {min(kl_spread):.4f} to {max(kl_spread):.4f}); the widths trained "
+                 f"to their plateaus span {kl[0]} to {kl[1]}")
+        if converged != threshold_width and threshold_width in rows.index:
+            lead = rows[threshold_width] - rows[converged]
+            text += (f", and width {converged} leads width {threshold_width} by {lead:.4f}: "
+                     + ("more than sampling alone moves" if lead > moved else "within what sampling alone moves, so the "
+                        "pick among these widths is not resolved by the prevalence KL at this number of samples"))
+        text += "."
+    return text
 
 
 def threshold_verdict(best: float, paper_threshold: float) -> str:

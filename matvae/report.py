@@ -41,6 +41,20 @@ def _yes(condition: bool, partly: bool = False) -> str:
     return "yes" if condition else "partly" if partly else "no"
 
 
+def _spread_note(plateau: dict, width: int) -> str:
+    """The sampling spread of the paper's width's prevalence KL against the picked width's lead (when recorded)."""
+    spread = plateau.get("kl_spread")
+    if not spread or width == paper.HIDDEN_DIM:
+        return ""
+    rows = {int(r["hidden_dim"]): r["prevalence_kl_converged"] for r in plateau["comparison"]}
+    if paper.HIDDEN_DIM not in rows:
+        return ""
+    moved, lead = max(spread) - min(spread), rows[paper.HIDDEN_DIM] - rows[width]
+    return (f"; its prevalence KL leads width {paper.HIDDEN_DIM}'s by {lead:.4f}, "
+            + ("more than" if lead > moved else "within") + f" the {moved:.4f} that {len(spread)} sampling seeds move "
+            f"width {paper.HIDDEN_DIM}'s")
+
+
 def reproduction_table(results: dict[str, dict]) -> pd.DataFrame:
     """One row per figure and number of the paper; chapters missing from ``results`` are skipped."""
     rows = []
@@ -122,7 +136,7 @@ def reproduction_table(results: dict[str, dict]) -> pd.DataFrame:
                              f"{low:,} to {high:,} epochs per width (plateau rule: the last {plateau['window']} epochs improve "
                              f"the best test loss by less than {plateau['tolerance']:.1%}); best T of the width-"
                              f"{paper.HIDDEN_DIM if any(int(r['hidden_dim']) == paper.HIDDEN_DIM for r in rows_) else width} "
-                             f"model so trained: {plateau['best_threshold']:g}"))
+                             f"model so trained: {plateau['best_threshold']:g}" + _spread_note(plateau, width)))
     sampling = results.get("04_sampling")
     if sampling:
         kl = sampling["prevalence_kl"]

@@ -166,9 +166,7 @@ def sweep_row(
     """One row of :func:`sweep` for a trained model (a :class:`~matvae.training.TrainResult`): its test metrics,
     ``n_samples`` samples measured against the ``reference`` prevalence, and the round trip of the test split.
     ``wall_seconds`` counts from ``started`` (a ``time.perf_counter()`` value)."""
-    samples = sample(result.model, n_samples, threshold=threshold, seed=seed)
-    produced = samples.counts[samples.valid]
-    distribution = metrics.prevalence(produced) if len(produced) else np.full(len(reference), 1 / len(reference))
+    samples, distribution = _sampled_prevalence(result.model, len(reference), n_samples, threshold, seed)
     rebuilt = reconstruct(result.model, test_data.x, y=test_data.y, threshold=threshold)
     return {
         setting: value,
@@ -185,6 +183,28 @@ def sweep_row(
         "train_seconds": train_seconds,
         "wall_seconds": time.perf_counter() - started,
     }
+
+
+def _sampled_prevalence(model, n_elements: int, n_samples: int, threshold: float, seed: int):
+    """``n_samples`` samples of ``model`` and the element prevalence of the valid ones (uniform when none is)."""
+    samples = sample(model, n_samples, threshold=threshold, seed=seed)
+    produced = samples.counts[samples.valid]
+    distribution = metrics.prevalence(produced) if len(produced) else np.full(n_elements, 1 / n_elements)
+    return samples, distribution
+
+
+def prevalence_kl_spread(model, reference_counts: np.ndarray, *, n_samples: int, threshold: float,
+                         seeds) -> list[float]:
+    """The prevalence KL of :func:`sweep`'s row of ``model`` once per sampling seed: how far sampling alone moves
+    the number a sweep compares widths by. ``ValueError`` for no seeds or fewer than 1 sample."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one sampling seed")
+    if int(n_samples) < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
+    reference = metrics.prevalence(np.asarray(reference_counts))
+    return [metrics.prevalence_kl(reference, _sampled_prevalence(model, len(reference), int(n_samples), threshold, seed)[1])
+            for seed in seeds]
 
 
 def choose_width(sweep: pd.DataFrame) -> int:

@@ -64,6 +64,7 @@ from matvae.tuning import (
     choose_kl_weight,
     choose_width,
     convergence_table,
+    prevalence_kl_spread,
     sweep,
     sweep_checkpoint,
     sweep_thresholds,
@@ -192,7 +193,8 @@ fig = plots.plot_threshold_sweep(threshold_sweep, best=best, paper_threshold=pap
 # learning. Here each width trains until the plateau rule of the model chapter holds: the best test loss of the
 # last {glue:text}`plateau_window` epochs improves on the best before them by less than
 # {glue:text}`plateau_tolerance:.1%` (`matvae.training.plateaued`; at most {glue:text}`plateau_epochs:,d` epochs), and
-# the best T is measured again on the paper's width trained that way.
+# the best T is measured again on the paper's width trained that way. The paper's width is also sampled under five
+# sampling seeds, to show how much of the widths' differences in prevalence KL sampling alone makes.
 
 # %% tags=["nbval-ignore-output"]
 if settings.plateau_dir:
@@ -207,13 +209,16 @@ if settings.plateau_dir:
     converged_means = sample(converged_model, sample_config.n_samples, threshold=sample_config.threshold, seed=sample_config.seed).probabilities
     converged_thresholds = sweep_thresholds(converged_means, split.dataset.counts, settings.threshold_list)
     best_converged = best_threshold(converged_thresholds)
+    kl_spread = prevalence_kl_spread(converged_model, split.dataset.counts, n_samples=sample_config.n_samples,
+                                     threshold=sample_config.threshold, seeds=range(sample_config.seed, sample_config.seed + 5))
     convergence = prose.convergence_verdict(comparison, short_epochs=settings.epochs, paper_width=paper.HIDDEN_DIM,
                                             threshold_short=best, threshold_converged=best_converged,
-                                            threshold_width=threshold_width, paper_threshold=paper.THRESHOLD)
+                                            threshold_width=threshold_width, paper_threshold=paper.THRESHOLD,
+                                            kl_spread=kl_spread)
     fig = plots.plot_width_convergence(comparison, short_epochs=settings.epochs,
                                        title=f"Figure 5, β = {model_config.kl_weight:g}: {settings.epochs} epochs per width against each width's plateau")
 else:
-    comparison, best_converged = None, None
+    comparison, best_converged, kl_spread = None, None, None
     convergence = "Not run at this scale (the plateau_dir parameter is empty)."
 glue("plateau_window", settings.plateau_window, display=False)
 glue("plateau_tolerance", settings.plateau_tolerance, display=False)
@@ -246,6 +251,7 @@ record(
         "plateau": None if comparison is None else {
             "window": settings.plateau_window, "tolerance": settings.plateau_tolerance, "max_epochs": settings.plateau_epochs,
             "comparison": comparison.to_dict(orient="records"), "best_threshold": best_converged,
+            "kl_spread": kl_spread,
         },
     },
 )

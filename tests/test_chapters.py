@@ -134,6 +134,16 @@ def test_sentences_follow_the_values():
     flipped = widths.assign(chosen_converged=[True, False])
     assert "the paper's 100, chosen at 40 epochs, does not survive" in prose.convergence_verdict(flipped, threshold_converged=0.05, **same)
     assert "is 0.05, against 0.04" in prose.convergence_verdict(flipped, threshold_converged=0.05, **same)
+    kl = flipped.assign(prevalence_kl_converged=[0.030, 0.032])
+    close = prose.convergence_verdict(kl, threshold_converged=0.05, kl_spread=[0.031, 0.034, 0.0325], **same)
+    assert close.endswith(" Sampling alone moves the width-100 model's prevalence KL by up to 0.0030 (3 sampling seeds: "
+                          "0.0310 to 0.0340); the widths trained to their plateaus span 0.0300 to 0.0320, and width 50 leads "
+                          "width 100 by 0.0020: within what sampling alone moves, so the pick among these widths is not "
+                          "resolved by the prevalence KL at this number of samples.")
+    far = prose.convergence_verdict(kl, threshold_converged=0.05, kl_spread=[0.0320, 0.0321], **same)
+    assert "leads width 100 by 0.0020: more than sampling alone moves." in far
+    assert prose.convergence_verdict(kl.assign(chosen_converged=[False, True]), threshold_converged=0.05,
+                                     kl_spread=[0.0320, 0.0321], **same).endswith("span 0.0300 to 0.0320.")
     assert prose.collapse_verdict(0.01).endswith("(posterior collapse)")
     assert prose.collapse_verdict(5.0) == "the codes still carry information about the material"
     assert prose.collapse_verdict(float("nan")) == "not measured"

@@ -58,6 +58,11 @@ def test_the_width_sweep_at_its_plateau_gets_a_row_and_a_scale():
     assert row["this project"] == "150" and row["reproduced"] == "no"
     assert "315 to 358 epochs per width" in row["note"] and "less than 0.5%" in row["note"]
     assert "best T of the width-100 model so trained: 0.05" in row["note"]
+    comparison = [dict(r, prevalence_kl_converged=k) for r, k in zip(comparison, (0.04, 0.033, 0.030))]
+    noisy = dict(tuning, plateau=dict(tuning["plateau"], comparison=comparison, kl_spread=[0.031, 0.036]))
+    note = reproduction_table({"03_tuning": noisy}).set_index("item").loc[
+        "Figure 5, each width trained to its plateau: chosen width", "note"]
+    assert note.endswith("; its prevalence KL leads width 100's by 0.0030, within the 0.0050 that 2 sampling seeds move width 100's")
     assert chapter_scales({"03_tuning": tuning}).set_index("chapter")["scale"]["03 tuning"].endswith(
         "the widths again, each to its plateau: 315 to 358 epochs")
 

@@ -99,3 +99,20 @@ def test_sweep_checkpoint_is_where_sweep_writes(small_split, tmp_path):
     assert sweep_checkpoint(tmp_path, "kl_weight", 0.03).name == "kl_weight-0.03.pt"
     with pytest.raises(ValueError, match="setting must be one of"):
         sweep_checkpoint(tmp_path, "depth", 3)
+
+
+def test_prevalence_kl_spread_is_the_sweeps_number_under_other_sampling_seeds(small_split, tmp_path):
+    from matvae.training import load_model
+    from matvae.tuning import prevalence_kl_spread
+
+    config = ModelConfig(hidden_dim=8, latent_dim=3)
+    table = sweep(small_split.train, small_split.test, "hidden_dim", [8], config, TrainConfig(epochs=1, batch_size=64, device="cpu"),
+                  checkpoint_dir=tmp_path, reference_counts=small_split.dataset.counts, n_samples=200, seed=3)
+    model = load_model(sweep_checkpoint(tmp_path, "hidden_dim", 8))
+    spread = prevalence_kl_spread(model, small_split.dataset.counts, n_samples=200, threshold=0.04, seeds=[3, 4, 5])
+    assert spread[0] == pytest.approx(table["prevalence_kl"].iloc[0])  # seed 3 is the sweep's own sampling
+    assert len(spread) == 3 and len(set(spread)) > 1 and all(v >= 0 for v in spread)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        prevalence_kl_spread(model, small_split.dataset.counts, n_samples=200, threshold=0.04, seeds=[])
+    with pytest.raises(ValueError, match="n_samples must be >= 1, got 0"):
+        prevalence_kl_spread(model, small_split.dataset.counts, n_samples=0, threshold=0.04, seeds=[1])
