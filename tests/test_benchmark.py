@@ -51,6 +51,9 @@ def test_the_readme_section_states_every_measured_row():
                      "the usual loop is the `DataLoader` one at batch 128 and step 0.001",
                      "Fastest: `matvae.train` with `compile=True` at batch 1,024 and step 0.02, 20 s: 5.8x faster than the usual loop"):
         assert expected in text, expected
+    assert "change of recipe, not of loop" in text and "run of its own" not in text
+    report["time_to_target"] |= {"separate_run": True, "matmul_gflops": 140.6}
+    assert "(measured in a run of its own, `--time-to-target-only`, beside a matmul rate of 141 GFLOP/s)" in markdown(report)
 
 
 def test_recipes_are_parsed_and_a_bad_one_is_named():
@@ -99,6 +102,7 @@ def test_time_to_target_only_replaces_that_part_of_a_saved_report(tmp_path, monk
                            "--json", str(saved)]) == 0
     report = json.loads(saved.read_text())
     assert report["stacked_sweep"] == {"kept": 1} and report["time_to_target"]["converged"] == 3.6
+    assert report["time_to_target"]["separate_run"] is True and report["time_to_target"]["matmul_gflops"] == 1.0
     assert calls[0]["recipes"] == [(64, 1e-3)] and calls[0]["reference_recipes"] == []
     with pytest.raises(SystemExit):
         benchmark.main(["--time-to-target-only", "--recipes", "64:", "--json", str(saved)])
