@@ -350,7 +350,7 @@ def gpu_markdown(report: dict) -> str:
              + ("widths zero-padded to 500" if len(scale.get("width_stacks", [[]])) <= 1 else
                 f"the widths in {len(scale['width_stacks'])} stacks of neighbours, "
                 + ", ".join(f"{st[0]}..{st[-1]}" for st in scale["width_stacks"]) + ", each padded to its widest")
-             + (f"; padded, {scale['width_padding']:.1f}x the widths' own FLOPs" if "width_padding" in scale else "") + ")"
+             + (f"; padded, {padded_flops(scale['width_stacks']):.1f}x the widths' own FLOPs" if "width_stacks" in scale else "") + ")"
              + (f", within a budget of {scale['budget_seconds']:.0f} s: a run that did not fit its share trained the "
                 f"epochs that did, and its {epochs:,}-epoch time is projected from its seconds per epoch" if scale.get("budget_seconds") else "")
              + ":", "",
@@ -396,14 +396,13 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
         raise ValueError(f"budget_seconds must be > 0 (or None: no limit), got {budget_seconds!r}")
     started_all = time.perf_counter()
     base = ModelConfig(kl_weight=0.03)  # the paper's model and the width sweep's beta (chapter 03)
+    stacks = width_stacks(PAPER_WIDTHS, n_width_stacks, base)
     runs = [("paper_model", [base]),
             ("kl_weight_sweep", [replace(base, kl_weight=b) for b in TUNING_KL_WEIGHTS]),
             *((f"width_sweep {stack[0]}..{stack[-1]}" if n_width_stacks > 1 else "width_sweep",
-               [replace(base, hidden_dim=w) for w in stack]) for stack in width_stacks(PAPER_WIDTHS, n_width_stacks, base))]
+               [replace(base, hidden_dim=w) for w in stack]) for stack in stacks)]
     report: dict = {"epochs": epochs, "budget_seconds": budget_seconds, "probe_epochs": probe_epochs, "runs": {},
-                    "compile": bool(compile),
-                    "width_stacks": width_stacks(PAPER_WIDTHS, n_width_stacks, base),
-                    "width_padding": padded_flops(width_stacks(PAPER_WIDTHS, n_width_stacks, base), base)}
+                    "compile": bool(compile), "width_stacks": stacks}
 
     def fit(configs, config, path):  # one model: matvae.train, as a user trains it; a sweep: one stack
         if len(configs) == 1:

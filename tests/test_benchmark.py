@@ -203,7 +203,7 @@ def test_paper_scale_trains_the_widths_in_stacks_of_neighbours(small_split):
     assert list(report["runs"]["width_sweep 250..350"]["test_nelbo"]) == ["250", "300", "350"]
     text = gpu_markdown({"gpu": "G", "torch": "2", "matmul_gflops": 1.0, "paper_scale": report})
     assert "| width stack 250..350 | 3 | 1 |" in text and "3 stacks of neighbours, 50..200, 250..350, 400..500" in text
-    assert f"padded, {report['width_padding']:.1f}x the widths' own FLOPs" in text
+    assert "padded, 1.3x the widths' own FLOPs" in text
     with pytest.raises(ValueError, match="n_stacks"):
         paper_scale(small_split.train, small_split.test, torch.device("cpu"), epochs=1, n_width_stacks=0)
 
