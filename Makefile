@@ -51,7 +51,7 @@ references: $(STAMP)
 	MATVAE_PROGRESS=0 $(BIN)/python -m matvae.book --scale tiny --output tests/notebooks
 
 benchmark: $(STAMP)
-	$(BIN)/python -m matvae.benchmark --stacked --compile --json _build/benchmark.json
+	$(BIN)/python -m matvae.benchmark --stacked --compile --json _build/benchmark.json $(if $(README),--readme $(README))
 
 readme: $(STAMP)
 	$(BIN)/python -m matvae.report --results book/artifacts/results --readme README.md

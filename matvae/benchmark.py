@@ -73,6 +73,62 @@ def epoch_flops(config: ModelConfig, n_train: int, n_test: int) -> int:
     return forward_flops(config) * (3 * n_train + n_test)
 
 
+def step_products(config: ModelConfig, batch: int, *, backward: bool = True) -> list[tuple[int, int, int, bool, bool]]:
+    """(rows, inner, columns, first transposed, second transposed) of every matrix product of one step of
+    :mod:`matvae.fused` at ``batch`` materials, in its layouts: each Linear layer's forward (batch x in x out, by the
+    transposed weight); with ``backward``, its weight gradient (out x batch x in, by the transposed output gradient)
+    and, except for the first layers of the encoder and the classifier (their input is the data), its input gradient
+    (batch x out x in)."""
+    products = []
+    for net in ("encoder", "decoder", "classifier"):
+        layers = [m for m in getattr(VAE(config), net).modules() if isinstance(m, torch.nn.Linear)]
+        for i, layer in enumerate(layers):
+            width_in, width_out = layer.in_features, layer.out_features
+            products.append((batch, width_in, width_out, False, True))
+            if backward:
+                products.append((width_out, batch, width_in, True, False))
+                if i > 0 or net == "decoder":
+                    products.append((batch, width_out, width_in, False, False))
+    return products
+
+
+def products_seconds(products: list[tuple[int, int, int, bool, bool]], device: torch.device, *, repeats: int = 20) -> float:
+    """Best wall time over ``repeats`` of running ``products`` (:func:`step_products`) one after another as the fused
+    step runs them (``bmm`` of (1, rows, inner) by (1, inner, columns) operands in the given layouts), on random
+    float32 data."""
+    def operand(rows: int, columns: int, transposed: bool) -> torch.Tensor:
+        if transposed:
+            return torch.randn(1, columns, rows, device=device).transpose(1, 2)
+        return torch.randn(1, rows, columns, device=device)
+
+    operands = [(operand(m, k, a_t), operand(k, n, b_t)) for m, k, n, a_t, b_t in products]
+    best = float("inf")
+    for i in range(repeats + 2):
+        _sync(device)
+        started = time.perf_counter()
+        for a, b in operands:
+            torch.bmm(a, b)
+        _sync(device)
+        if i >= 2:
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
+def gemm_ceiling(config: ModelConfig, batch: int, n_train: int, n_test: int, device: torch.device, *, rate: float) -> dict:
+    """What an epoch at ``batch`` could reach if everything but its matrix products were free: the products of one
+    training step and of the test evaluation timed alone (:func:`products_seconds`), as GFLOP/s and shares of the
+    matmul ``rate``; ``epoch_share`` counts the epoch's FLOPs as :func:`epoch_flops` does."""
+    step = step_products(config, batch)
+    seconds = products_seconds(step, device)
+    step_flops = sum(2 * m * k * n for m, k, n, _, _ in step)
+    evaluation = products_seconds(step_products(config, n_test, backward=False), device, repeats=5)
+    epoch_seconds = math.ceil(n_train / batch) * seconds + evaluation
+    return {"batch_size": batch, "step_gflop": step_flops / 1e9, "step_seconds": seconds,
+            "gflops": step_flops / seconds / 1e9, "share_of_matmul": step_flops / seconds / rate,
+            "epoch_seconds": epoch_seconds, "epoch_share": epoch_flops(config, n_train, n_test) / epoch_seconds / rate,
+            "matmul_gflops": rate / 1e9}
+
+
 def width_stacks(widths, n_stacks: int, base: ModelConfig | None = None) -> list[list[int]]:
     """Cut ``widths`` (sorted) into ``n_stacks`` runs of neighbours so that the FLOPs of the stacks, each model padded
     to its stack's widest (:mod:`matvae.stacked`), are the fewest (exact, by dynamic programming over the cuts)."""
@@ -318,6 +374,14 @@ def markdown(report: dict) -> str:
         kernel = row["kernel"] + (" + compile" if row["compile"] else "")
         lines.append(f"| {row['batch_size']:,} | {kernel} | {row['seconds_per_epoch']:.2f} | {row['gflops']:.1f} | "
                      f"{row['share_of_matmul']:.0%} ({row['matmul_gflops']:.0f} GFLOP/s) | {2000 * row['seconds_per_epoch'] / 60:.0f} min |")
+    if report.get("gemm_ceiling"):
+        lines += ["", "The ceiling of that table: the matrix products of one fused step timed alone, in its layouts, beside a "
+                  "fresh matmul rate (`benchmark.gemm_ceiling`), and the share an epoch would reach if everything else "
+                  "(element-wise work, the optimiser, Python) were free:", "",
+                  "| batch | products alone | share of matmul | epoch with nothing else |", "| --- | --- | --- | --- |"]
+        for row in report["gemm_ceiling"]:
+            lines.append(f"| {row['batch_size']:,} | {row['gflops']:.1f} GFLOP/s | {row['share_of_matmul']:.0%} "
+                         f"({row['matmul_gflops']:.0f} GFLOP/s) | {row['epoch_share']:.0%} |")
     if "stacked_sweep" in report:
         stacked = report["stacked_sweep"]
         lines += ["", f"The {len(stacked['kl_weights'])}-model KL-weight sweep ({stacked['gflop_per_epoch']:.0f} GFLOP per epoch of "
@@ -617,6 +681,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  batch {config.batch_size:5d} {label:17s}: {seconds:6.2f} s/epoch, {achieved / 1e9:6.1f} GFLOP/s = "
               f"{achieved / rate_here:.0%} of matmul ({rate_here / 1e9:.0f} GFLOP/s beside it), 2,000 epochs ~ "
               f"{2000 * seconds / 60:.0f} min (median of {args.epochs} rounds)", flush=True)
+
+    # The ceiling of that table: each batch's matrix products alone, as if every other part of the step were free.
+    report["gemm_ceiling"] = []
+    for batch in sorted({config.batch_size for config in configs}):
+        ceiling = gemm_ceiling(model_config, batch, n_train, len(test_data), device, rate=matmul_rate(device))
+        report["gemm_ceiling"].append(ceiling)
+        print(f"  batch {batch:5d} matrix products alone: {ceiling['gflops']:6.1f} GFLOP/s = {ceiling['share_of_matmul']:.0%} "
+              f"of matmul; an epoch with nothing else would reach {ceiling['epoch_share']:.0%}", flush=True)
 
     report["time_to_target"] = target_runs(train_data, test_data, device, within=args.target_within,
                                            max_epochs=args.max_epochs, recipes=recipes,

@@ -42,8 +42,10 @@ def test_the_readme_section_states_every_measured_row():
                   {"loop": "matvae.train", "compile": False, "batch_size": 512, "learning_rate": 0.01, "seconds": math.inf, "epochs": 150},
                   {"loop": "DataLoader", "compile": False, "batch_size": 128, "learning_rate": 1e-3, "seconds": 116.0, "epochs": 17},
                   {"loop": "DataLoader", "compile": False, "batch_size": 1024, "learning_rate": 0.02, "seconds": 50.0, "epochs": 15}]}}
+    report["gemm_ceiling"] = [{"batch_size": 1024, "gflops": 75.2, "share_of_matmul": 0.584, "matmul_gflops": 128.7,
+                                "epoch_share": 0.62}]
     text = markdown(report)
-    for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "2.3x", "FLOP floor of 2,000 epochs 28 min",
+    for expected in ("| 1,024 | fused | 1.20 | 35.6 | 32% (110 GFLOP/s) | 40 min |", "| 1,024 | 75.2 GFLOP/s | 58% (129 GFLOP/s) | 62% |", "2.3x", "FLOP floor of 2,000 epochs 28 min",
                      "| `matvae.train` | 1,024 | 0.001 | 79 | 100 s | 1.2x | - |",
                      "| `matvae.train` + compile | 1,024 | 0.02 | 14 | 20 s | 5.8x | 2.5x |",
                      "| `matvae.train` | 512 | 0.01 | 150 | not in 150 epochs | - | - |",
@@ -231,3 +233,36 @@ def test_paper_scale_passes_compile_to_every_run(small_split, monkeypatch):
     assert seen == [True, True, True] and report["compile"] is True
     text = benchmark.gpu_markdown({"gpu": "G", "paper_scale": report})
     assert "compiled (`compile=True`) and replayed from a CUDA graph" in text and "widths zero-padded to 500" in text
+
+
+def test_step_products_are_those_of_the_fused_step():
+    import torch
+
+    from matvae import fused
+    from matvae.benchmark import epoch_flops, forward_flops, gemm_ceiling, step_products
+    from matvae.model import VAE
+
+    config = ModelConfig(hidden_dim=16, latent_dim=3)
+    products = step_products(config, 32)
+    forward = [p for p in products if p[3:] == (False, True)]
+    weight_gradients = [p for p in products if p[3:] == (True, False)]
+    input_gradients = [p for p in products if p[3:] == (False, False)]
+    assert (len(forward), len(weight_gradients), len(input_gradients)) == (9, 9, 7)
+    flops = sum(2 * m * k * n for m, k, n, _, _ in products)
+    first_layers = 2 * 32 * 16 * config.n_elements * 2  # the encoder's and classifier's first layers need no input gradient
+    assert flops == 3 * 32 * forward_flops(config) - first_layers
+    assert step_products(config, 32, backward=False) == forward
+
+    # the products the fused step runs: count its bmm and baddbmm calls
+    model = VAE(config, torch.full((config.n_classes,), 1.0 / config.n_classes))
+    params = fused.stacked_parameters([model])
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        fused.loss_and_gradients(params, config, torch.tensor([0.5]), torch.rand(1, 32, config.n_elements),
+                                 torch.randint(0, config.n_classes, (1, 32)), torch.randn(1, 32, config.latent_dim))
+    calls = {event.key: event.count for event in profile.key_averages()}
+    assert calls["aten::baddbmm"] == len(forward) and calls["aten::bmm"] == len(weight_gradients) + len(input_gradients)
+
+    ceiling = gemm_ceiling(config, 32, 100, 40, torch.device("cpu"), rate=1e9)
+    assert ceiling["step_gflop"] == pytest.approx(flops / 1e9)
+    assert ceiling["epoch_seconds"] >= 4 * ceiling["step_seconds"] > 0  # ceil(100 / 32) = 4 steps and the evaluation
+    assert ceiling["epoch_share"] == pytest.approx(epoch_flops(config, 100, 40) / ceiling["epoch_seconds"] / 1e9)

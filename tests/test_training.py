@@ -18,6 +18,7 @@ from matvae.training import (
     TrainConfig,
     exclusive_checkpoint,
     class_frequencies,
+    evaluate,
     load_checkpoint,
     load_model,
     resolve_device,
@@ -51,6 +52,28 @@ def test_history_and_model(small_split):
     assert not result.model.training
     prior = class_frequencies(small_split.train.y, 10)
     assert torch.allclose(result.model.class_prior.double(), torch.as_tensor(prior), atol=1e-6)
+
+
+def test_evaluate_builds_no_autograd_graph_and_keeps_its_numbers(small_split):
+    model = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=1)).model
+    x, y = torch.as_tensor(small_split.test.x), torch.as_tensor(small_split.test.y)
+    seen = []
+    loss = model.loss
+
+    def watched(*args, **kwargs):
+        out = loss(*args, **kwargs)
+        seen.append((torch.is_grad_enabled(), out[0].requires_grad))
+        return out
+
+    model.loss = watched
+    metrics = evaluate(model, x, y, seed=3)
+    assert seen and all(state == (False, False) for state in seen)
+    del model.loss
+    with torch.enable_grad():  # the numbers of the same pass under autograd
+        generator = torch.Generator().manual_seed(3)
+        _, summaries = model.loss(x, y, generator)
+    assert metrics["nelbo"] == pytest.approx(summaries["nelbo"].item(), rel=1e-6)
+    assert torch.is_grad_enabled()  # the caller's mode is left as it was
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(small_split):
