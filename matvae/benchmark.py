@@ -365,14 +365,16 @@ def markdown(report: dict) -> str:
         f"Measured by `make benchmark` on this project's {report['threads']}-thread {report['machine']} CPU (torch "
         f"{report['torch']}, device {report['device']}); one epoch at width 100 is {report['epoch_gflop']:.1f} GFLOP. The "
         "rows are timed in round-robin rounds (one epoch of every row per round, each beside a fresh dense float32 matmul "
-        "rate) and show medians, so a shared machine's drift falls on all rows alike:",
+        "rate) and show medians, with the fastest and slowest round, so a shared machine's drift falls on all rows alike:",
         "",
-        "| batch | kernel | s/epoch | GFLOP/s | share of matmul | 2,000 epochs |",
+        "| batch | kernel | s/epoch (rounds) | GFLOP/s | share of matmul | 2,000 epochs |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in report["epochs"]:
         kernel = row["kernel"] + (" + compile" if row["compile"] else "")
-        lines.append(f"| {row['batch_size']:,} | {kernel} | {row['seconds_per_epoch']:.2f} | {row['gflops']:.1f} | "
+        rounds = [r["seconds"] for r in row.get("rounds", [])]
+        spread = f" ({min(rounds):.2f}-{max(rounds):.2f})" if len(rounds) > 1 else ""
+        lines.append(f"| {row['batch_size']:,} | {kernel} | {row['seconds_per_epoch']:.2f}{spread} | {row['gflops']:.1f} | "
                      f"{row['share_of_matmul']:.0%} ({row['matmul_gflops']:.0f} GFLOP/s) | {2000 * row['seconds_per_epoch'] / 60:.0f} min |")
     if report.get("gemm_ceiling"):
         lines += ["", "The ceiling of that table: the matrix products of one fused step timed alone, in its layouts, beside a "
