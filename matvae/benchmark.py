@@ -176,27 +176,43 @@ def stacked_speed(train_data, test_data, model_config, train_config, *, rate: fl
                   kl_weights: tuple[float, ...] = TUNING_KL_WEIGHTS, compiled: bool = False) -> dict:
     """Seconds per epoch of the beta sweep trained serially (:func:`train` per model, summed) and stacked
     (:func:`matvae.stacked.train_stacked`, with the hand-written kernel and with the vmapped loss under autograd,
-    and compiled if asked), median of ``epochs`` after a warm-up epoch each; their share of the matmul ``rate``
-    and the 2,000-epoch wall times against the FLOP floor (FLOPs / ``rate``)."""
+    and compiled if asked), median of ``epochs`` after a warm-up epoch each. Each way is measured beside its own
+    matmul rate (the mean of one taken just before it and one just after), against which its share and its
+    distance from the FLOP floor are given, so that a shared machine's drift between the ways does not count as a
+    difference between them; ``flop_floor_2000_epochs_seconds`` is the floor at the run's first ``rate``."""
     from matvae.stacked import train_stacked
 
+    device = resolve_device(train_config.device)
     configs = [replace(model_config, kl_weight=b) for b in kl_weights]
     flops = len(configs) * epoch_flops(model_config, len(training_rows(train_data, train_config)), len(test_data))
     report = {"kl_weights": list(kl_weights), "epochs_timed": epochs, "batch_size": train_config.batch_size,
               "gflop_per_epoch": flops / 1e9, "flop_floor_2000_epochs_seconds": 2000 * flops / rate, "ways": {}}
-    serial = [measure_epochs(train_data, test_data, config, train_config, epochs=epochs) for config in configs]
-    report["serial_seconds_per_model"] = serial
-    timings = {"serial": sum(serial)}
+
+    def beside(measure) -> tuple[float, float]:
+        before = matmul_rate(device)
+        seconds = measure()
+        return seconds, (before + matmul_rate(device)) / 2
+
+    def serial_seconds() -> float:
+        report["serial_seconds_per_model"] = [measure_epochs(train_data, test_data, config, train_config, epochs=epochs)
+                                              for config in configs]
+        return sum(report["serial_seconds_per_model"])
+
+    def stacked_seconds(changes: dict) -> float:
+        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=epochs + 1, **changes))
+        return float(np.median(np.diff(np.r_[0.0, results[0].history["seconds"]])[1:]))
+
+    timings = {"serial": beside(serial_seconds)}
     ways = [("stacked", {}), ("stacked_autograd", {"kernel": "autograd"})]
     if compiled:
         ways += [("stacked_compiled", {"compile": True}), ("stacked_autograd_compiled", {"kernel": "autograd", "compile": True})]
     for name, changes in ways:
-        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=epochs + 1, **changes))
-        timings[name] = float(np.median(np.diff(np.r_[0.0, results[0].history["seconds"]])[1:]))
-    for name, seconds in timings.items():
-        report["ways"][name] = {"seconds_per_epoch": seconds, "share_of_matmul": flops / seconds / rate,
+        timings[name] = beside(lambda: stacked_seconds(changes))
+    for name, (seconds, rate_here) in timings.items():
+        report["ways"][name] = {"seconds_per_epoch": seconds, "matmul_gflops": rate_here / 1e9,
+                                "share_of_matmul": flops / seconds / rate_here,
                                 "projected_2000_epochs_seconds": 2000 * seconds,
-                                "over_flop_floor": seconds * rate / flops}
+                                "over_flop_floor": seconds * rate_here / flops}
     report["load_average"] = list(os.getloadavg())
     return report
 
@@ -206,7 +222,8 @@ def print_stacked(report: dict) -> None:
     print(f"the {len(report['kl_weights'])}-model beta sweep at batch {report['batch_size']}: {report['gflop_per_epoch']:.0f} GFLOP "
           f"per epoch of all models, 2,000 epochs' FLOP floor {floor / 60:.0f} min (load average {report['load_average'][0]:.2f}):")
     for name, row in report["ways"].items():
-        print(f"  {name:16s} {row['seconds_per_epoch']:6.2f} s/epoch = {row['share_of_matmul']:4.0%} of matmul; 2,000 epochs ~ "
+        beside = f" ({row['matmul_gflops']:.0f} GFLOP/s beside it)" if "matmul_gflops" in row else ""
+        print(f"  {name:16s} {row['seconds_per_epoch']:6.2f} s/epoch = {row['share_of_matmul']:4.0%} of matmul{beside}; 2,000 epochs ~ "
               f"{row['projected_2000_epochs_seconds'] / 60:4.0f} min = {row['over_flop_floor']:.1f}x the floor", flush=True)
 
 
@@ -388,14 +405,17 @@ def markdown(report: dict) -> str:
         stacked = report["stacked_sweep"]
         lines += ["", f"The {len(stacked['kl_weights'])}-model KL-weight sweep ({stacked['gflop_per_epoch']:.0f} GFLOP per epoch of "
                   f"all models; FLOP floor of 2,000 epochs {stacked['flop_floor_2000_epochs_seconds'] / 60:.0f} min at the run's "
-                  f"first matmul rate, {report['matmul_gflops']:.0f} GFLOP/s):", "",
+                  f"first matmul rate, {report['matmul_gflops']:.0f} GFLOP/s"
+                  + ("; each way's share and distance from the floor against the matmul rate measured beside it, in brackets"
+                     if any("matmul_gflops" in row for row in stacked["ways"].values()) else "") + "):", "",
                   "| way | s/epoch | share of matmul | 2,000 epochs | over the FLOP floor |", "| --- | --- | --- | --- | --- |"]
         names = {"serial": "one model after another", "stacked": "stacked, hand-written step (default)",
                  "stacked_autograd": "stacked, vmapped loss under autograd",
                  "stacked_compiled": "stacked, hand-written step, torch.compile",
                  "stacked_autograd_compiled": "stacked, vmapped loss, torch.compile"}
         for name, row in stacked["ways"].items():
-            lines.append(f"| {names.get(name, name)} | {row['seconds_per_epoch']:.2f} | {row['share_of_matmul']:.0%} | "
+            beside = f" ({row['matmul_gflops']:.0f} GFLOP/s)" if "matmul_gflops" in row else ""
+            lines.append(f"| {names.get(name, name)} | {row['seconds_per_epoch']:.2f} | {row['share_of_matmul']:.0%}{beside} | "
                          f"{row['projected_2000_epochs_seconds'] / 60:.0f} min | {row['over_flop_floor']:.1f}x |")
     if report.get("time_to_target"):
         lines += target_markdown(report["time_to_target"])

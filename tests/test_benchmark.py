@@ -26,6 +26,10 @@ def test_the_default_target_is_above_the_shipped_models_converged_loss():
     assert target == pytest.approx(1.1 * converged) and 0 < converged < 10 and model_config.kl_weight == 0.03
 
 
+README_REPORT_BASE = {"threads": 2, "machine": "x86_64", "torch": "2.13.0+cpu", "device": "cpu", "epoch_gflop": 42.7,
+                      "matmul_gflops": 100.0, "epochs": []}
+
+
 def test_the_readme_section_states_every_measured_row():
     from matvae.benchmark import markdown
 
@@ -268,3 +272,22 @@ def test_step_products_are_those_of_the_fused_step():
     assert ceiling["step_gflop"] == pytest.approx(flops / 1e9)
     assert ceiling["epoch_seconds"] >= 4 * ceiling["step_seconds"] > 0  # ceil(100 / 32) = 4 steps and the evaluation
     assert ceiling["epoch_share"] == pytest.approx(epoch_flops(config, 100, 40) / ceiling["epoch_seconds"] / 1e9)
+
+
+def test_stacked_speed_measures_each_way_beside_its_own_matmul_rate(small_split, monkeypatch):
+    from matvae import benchmark
+
+    rates = iter([100e9, 120e9, 90e9, 110e9, 200e9, 200e9])
+    monkeypatch.setattr(benchmark, "matmul_rate", lambda device: next(rates))
+    report = benchmark.stacked_speed(small_split.train, small_split.test, SMALL, FAST, rate=50e9, epochs=1,
+                                     kl_weights=(1.0, 0.1))
+    flops = report["gflop_per_epoch"] * 1e9
+    assert list(report["ways"]) == ["serial", "stacked", "stacked_autograd"]
+    assert report["flop_floor_2000_epochs_seconds"] == pytest.approx(2000 * flops / 50e9)
+    for name, beside in zip(report["ways"], (110.0, 100.0, 200.0)):  # the mean of the rates before and after each way
+        row = report["ways"][name]
+        assert row["matmul_gflops"] == pytest.approx(beside)
+        assert row["over_flop_floor"] == pytest.approx(row["seconds_per_epoch"] * beside * 1e9 / flops)
+        assert row["share_of_matmul"] == pytest.approx(1 / row["over_flop_floor"])
+    assert len(report["serial_seconds_per_model"]) == 2
+    assert "(110 GFLOP/s)" in benchmark.markdown({**README_REPORT_BASE, "stacked_sweep": report})
