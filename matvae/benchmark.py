@@ -47,15 +47,20 @@ def matmul_rate(device: torch.device, *, size: int = 2048, repeats: int = 10) ->
     """Best dense float32 matrix-multiply rate in FLOP/s over ``repeats`` products of size x size."""
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
+    return 2 * size**3 / _best_seconds(lambda: a @ b, device, repeats=repeats)
+
+
+def _best_seconds(work, device: torch.device, *, repeats: int) -> float:
+    """Best wall time of ``work()`` over ``repeats`` calls, after two warm-up calls (device synchronised around each)."""
     best = float("inf")
     for i in range(repeats + 2):
         _sync(device)
         started = time.perf_counter()
-        a @ b
+        work()
         _sync(device)
         if i >= 2:
             best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best
+    return best
 
 
 def _sync(device: torch.device) -> None:
@@ -79,9 +84,9 @@ def step_products(config: ModelConfig, batch: int, *, backward: bool = True) -> 
     transposed weight); with ``backward``, its weight gradient (out x batch x in, by the transposed output gradient)
     and, except for the first layers of the encoder and the classifier (their input is the data), its input gradient
     (batch x out x in)."""
-    products = []
+    products, model = [], VAE(config)
     for net in ("encoder", "decoder", "classifier"):
-        layers = [m for m in getattr(VAE(config), net).modules() if isinstance(m, torch.nn.Linear)]
+        layers = [m for m in getattr(model, net).modules() if isinstance(m, torch.nn.Linear)]
         for i, layer in enumerate(layers):
             width_in, width_out = layer.in_features, layer.out_features
             products.append((batch, width_in, width_out, False, True))
@@ -102,16 +107,12 @@ def products_seconds(products: list[tuple[int, int, int, bool, bool]], device: t
         return torch.randn(1, rows, columns, device=device)
 
     operands = [(operand(m, k, a_t), operand(k, n, b_t)) for m, k, n, a_t, b_t in products]
-    best = float("inf")
-    for i in range(repeats + 2):
-        _sync(device)
-        started = time.perf_counter()
+
+    def run() -> None:
         for a, b in operands:
             torch.bmm(a, b)
-        _sync(device)
-        if i >= 2:
-            best = min(best, time.perf_counter() - started)
-    return best
+
+    return _best_seconds(run, device, repeats=repeats)
 
 
 def gemm_ceiling(config: ModelConfig, batch: int, n_train: int, n_test: int, device: torch.device, *, rate: float) -> dict:

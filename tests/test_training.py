@@ -68,12 +68,12 @@ def test_evaluate_builds_no_autograd_graph_and_keeps_its_numbers(small_split):
     model.loss = watched
     metrics = evaluate(model, x, y, seed=3)
     assert seen and all(state == (False, False) for state in seen)
+    assert torch.is_grad_enabled()  # the caller's mode is left as it was
     del model.loss
     with torch.enable_grad():  # the numbers of the same pass under autograd
         generator = torch.Generator().manual_seed(3)
         _, summaries = model.loss(x, y, generator)
     assert metrics["nelbo"] == pytest.approx(summaries["nelbo"].item(), rel=1e-6)
-    assert torch.is_grad_enabled()  # the caller's mode is left as it was
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(small_split):
