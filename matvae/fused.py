@@ -132,7 +132,7 @@ _compiled: dict[str, object] = {}
 
 
 def _adam_update(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-                 exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], lr: float, beta1: float, beta2: float,
+                 exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], lr: float | torch.Tensor, beta1: float, beta2: float,
                  eps: float) -> None:
     """Adam's update (``torch.optim.Adam`` without amsgrad or weight decay) on the optimiser's own state tensors:
     the same moments, step counts and formula, to float32 rounding; written out so that ``torch.compile`` can fuse
@@ -171,6 +171,7 @@ class Stepper:
     def __init__(self, optimizer: torch.optim.Optimizer, *, compile: bool = False) -> None:
         self.optimizer, self.compile = optimizer, compile
         self._shape: tuple | None = None
+        self._lr: torch.Tensor | None = None  # the step size as a tensor: a decaying step does not recompile the update
 
     def _update(self) -> None:
         optimizer = self.optimizer
@@ -185,8 +186,11 @@ class Stepper:
             return
         state = [optimizer.state[p] for p in params]
         beta1, beta2 = group["betas"]
+        if self._lr is None or self._lr.device != params[0].device:
+            self._lr = torch.empty((), device=params[0].device)
+        self._lr.fill_(float(group["lr"]))
         compiled("adam")(params, [p.grad for p in params], [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state],
-                         [s["step"] for s in state], group["lr"], beta1, beta2, group["eps"])
+                         [s["step"] for s in state], self._lr, beta1, beta2, group["eps"])
 
     @torch.no_grad()
     def __call__(self, stacked: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], config: ModelConfig,

@@ -117,6 +117,14 @@ def stacked_loss(template: _Loss, params: dict, buffers: dict, kl_weights: torch
     return torch.vmap(one, in_dims=(0, 0, 0, data_dim, data_dim, 0))(params, buffers, kl_weights, x, y, eps)
 
 
+def _training_identity(settings: dict) -> dict:
+    """The settings of a stacked model that a resume must match: a :class:`TrainConfig`'s, but those that may change
+    (:data:`matvae.training.RESUMABLE_CHANGES`), through ``TrainConfig`` so that a checkpoint written before a
+    setting existed reads it at its default."""
+    kept = {k: v for k, v in settings.items() if k not in training.RESUMABLE_CHANGES}
+    return {k: v for k, v in asdict(TrainConfig(**kept)).items() if k not in training.RESUMABLE_CHANGES}
+
+
 def train_stacked(
     train_data: MaterialsDataset,
     test_data: MaterialsDataset,
@@ -195,13 +203,18 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
     histories = [{f"{split}_{m}": [] for split in ("train", "test") for m in METRICS} | {"epoch": [], "seconds": []}
                  for _ in range(n_models)]
     identity = {"models": [asdict(c) for c in model_configs], "fingerprint": fingerprint,  # what a resume must match
-                "training": [{k: v for k, v in asdict(c).items() if k not in training.RESUMABLE_CHANGES} for c in train_configs]}
+                "training": [_training_identity(asdict(c)) for c in train_configs]}
     start_epoch, elapsed, status = 0, 0.0, "trained"
     if path is not None and path.exists():
         saved = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), map_location="cpu", weights_only=True)
         if saved.get("format") != STACK_FORMAT or saved.get("version") != STACK_VERSION:
             raise ValueError(f"checkpoint {path.name} is not a matvae stack checkpoint of version {STACK_VERSION}")
-        if saved["identity"] != identity:
+        theirs = dict(saved["identity"])
+        try:  # settings added since the checkpoint was written read as their defaults
+            theirs["training"] = [_training_identity(d) for d in theirs.get("training", [])]
+        except (TypeError, ValueError):  # settings this version does not know
+            theirs["training"] = None
+        if theirs != identity:
             raise ValueError(f"checkpoint {path.name} holds other models, settings or data; use another path")
         if saved["epoch"] > config.epochs:
             raise ValueError(f"checkpoint {path.name} holds {saved['epoch']} epochs, more than the {config.epochs} asked for")
@@ -258,6 +271,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
                           enabled=show_progress, initial=start_epoch, total=config.epochs)
     for epoch in epochs:
         started = time.perf_counter()
+        training.set_learning_rate(optimizer, config.learning_rate_at(epoch))
         totals = torch.zeros(n_models, len(METRICS), device=device)
         orders = torch.stack([torch.randperm(n, generator=g, device=device) for g in generators])  # (seeds, n)
         for first in range(0, n, batch):

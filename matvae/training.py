@@ -52,7 +52,9 @@ class TrainConfig:
 
     epochs: int = 2000  # passes over the (oversampled) training split; the paper: 2,000
     batch_size: int = 1024  # materials per Adam step
-    learning_rate: float = 1e-3  # Adam step size
+    learning_rate: float = 1e-3  # Adam step size (of the first epoch; see learning_rate_decay)
+    learning_rate_decay: float = 1.0  # the step is multiplied by this after every epoch (1: constant), down to min_learning_rate
+    min_learning_rate: float = 0.0  # the floor of the decaying step (learning_rate_at)
     seed: int = 0  # initial weights, shuffling and the reparameterisation noise
     device: str = "auto"  # "auto" (a GPU when present), "cpu", "cuda", "cuda:N" or "mps"
     oversample_factor: int = 20  # training copies of each material with >= oversample_min_elements elements
@@ -71,6 +73,9 @@ class TrainConfig:
             epochs=check_int("epochs", self.epochs, minimum=1, maximum=MAX_EPOCHS),
             batch_size=check_int("batch_size", self.batch_size, minimum=1, maximum=MAX_BATCH_SIZE),
             learning_rate=check_float("learning_rate", self.learning_rate, low=0.0, low_inclusive=False, high=10.0),
+            learning_rate_decay=check_float("learning_rate_decay", self.learning_rate_decay, low=0.0, low_inclusive=False,
+                                            high=1.0),
+            min_learning_rate=check_float("min_learning_rate", self.min_learning_rate, low=0.0, high=10.0),
             seed=check_seed("seed", self.seed),
             device=check_device_name(self.device),
             oversample_factor=check_int(
@@ -88,6 +93,14 @@ class TrainConfig:
         for name in ("compile", "cuda_graph"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.min_learning_rate > self.learning_rate:
+            raise ValueError(f"min_learning_rate ({self.min_learning_rate:g}) must not exceed learning_rate "
+                             f"({self.learning_rate:g}): the step only decays")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """Adam's step during epoch ``epoch`` (0-based): ``learning_rate * learning_rate_decay ** epoch``, not below
+        ``min_learning_rate``. A function of the epoch alone, so a resumed run takes the same steps."""
+        return max(self.min_learning_rate, self.learning_rate * self.learning_rate_decay**epoch)
 
 
 # Settings that may change when a run is resumed: more epochs, another device, other bookkeeping.
@@ -421,16 +434,31 @@ def make_adam(parameters, config: "TrainConfig", device: torch.device, *, graphe
     return optimizer
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
+    """Set every group's step to ``value``: in place where the step is a tensor (a step replayed from a CUDA graph
+    reads it from there), else as a float."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(value)
+        else:
+            group["lr"] = float(value)
+
+
 def configure_adam(optimizer: torch.optim.Optimizer, device: torch.device, *, graphed: bool) -> None:
     """Set Adam's implementation for a run on ``device``: capturable multi-tensor (step counts on the GPU) for a
     step replayed from a CUDA graph; else the fused kernel (one pass over all weights; on this project's CPU 0.3 ms
     a step at the paper's size against 1 ms for the multi-tensor one) on the CPU and CUDA; else multi-tensor. The
     update is the same up to float32 rounding. Also called after loading a checkpoint written by another one:
-    the step counts move to where this implementation keeps them."""
+    the step counts move to where this implementation keeps them, and so does the step size (a tensor on the
+    device for the capturable one, else a float)."""
     capturable = graphed and device.type == "cuda"
     use_fused = not capturable and device.type in ("cpu", "cuda")
     for group in optimizer.param_groups:
         group["capturable"], group["fused"], group["foreach"] = capturable, use_fused, not use_fused
+        # A graph-replayed step reads the step size from a tensor on the device, so that a decaying step reaches it
+        # (a float would be baked into the graph); elsewhere it is a float.
+        lr = float(group["lr"])
+        group["lr"] = torch.tensor(lr, device=device) if capturable else lr
         for param in group["params"]:
             state = optimizer.state.get(param)
             if state and "step" in state:
@@ -531,6 +559,7 @@ def _run_training(
     epochs = progress_bar(todo, desc="training", unit="epoch", enabled=show_progress, initial=start_epoch, total=config.epochs)
     for epoch in epochs:
         started = time.perf_counter()
+        set_learning_rate(optimizer, config.learning_rate_at(epoch))
         totals = torch.zeros(len(METRICS), device=device)
         order = torch.randperm(n, generator=generator, device=device)
         for first in range(0, n, batch):

@@ -46,7 +46,11 @@ def test_the_readme_section_states_every_measured_row():
                   {"loop": "matvae.train", "compile": True, "batch_size": 1024, "learning_rate": 0.02, "seconds": 20.0, "epochs": 14},
                   {"loop": "matvae.train", "compile": False, "batch_size": 512, "learning_rate": 0.01, "seconds": math.inf, "epochs": 150},
                   {"loop": "DataLoader", "compile": False, "batch_size": 128, "learning_rate": 1e-3, "seconds": 116.0, "epochs": 17},
-                  {"loop": "DataLoader", "compile": False, "batch_size": 1024, "learning_rate": 0.02, "seconds": 50.0, "epochs": 15}]}}
+                  {"loop": "DataLoader", "compile": False, "batch_size": 1024, "learning_rate": 0.02, "seconds": 50.0, "epochs": 15},
+                  {"loop": "matvae.train", "compile": False, "batch_size": 1024, "learning_rate": 0.02, "learning_rate_decay": 0.95,
+                   "min_learning_rate": 1e-3, "seconds": 29.0, "epochs": 25},
+                  {"loop": "DataLoader", "compile": False, "batch_size": 1024, "learning_rate": 0.02, "learning_rate_decay": 0.95,
+                   "min_learning_rate": 1e-3, "seconds": 58.0, "epochs": 25}]}}
     report["gemm_ceiling"] = [{"batch_size": 1024, "gflops": 75.2, "share_of_matmul": 0.584, "matmul_gflops": 128.7,
                                 "epoch_share": 0.62}]
     text = markdown(report)
@@ -55,6 +59,7 @@ def test_the_readme_section_states_every_measured_row():
                      "| `matvae.train` + compile | 1,024 | 0.02 | 14 | 20 s | 5.8x | 2.5x |",
                      "| `matvae.train` | 512 | 0.01 | 150 | not in 150 epochs | - | - |",
                      "| `DataLoader` | 128 | 0.001 | 17 | 116 s | - | - |",
+                     "| `matvae.train` | 1,024 | 0.02, x0.95 per epoch to 0.001 | 25 | 29 s | 4.0x | 2.0x |",
                      "the usual loop is the `DataLoader` one at batch 128 and step 0.001",
                      "Fastest: `matvae.train` with `compile=True` at batch 1,024 and step 0.02, 20 s: 5.8x faster than the usual loop"):
         assert expected in text, expected
@@ -66,25 +71,31 @@ def test_the_readme_section_states_every_measured_row():
 def test_recipes_are_parsed_and_a_bad_one_is_named():
     from matvae.benchmark import REFERENCE_RECIPES, TARGET_RECIPES, parse_recipes
 
-    assert parse_recipes("128:1e-3, 1024:2e-2") == [(128, 1e-3), (1024, 0.02)]
-    assert parse_recipes(TARGET_RECIPES)[0] == (128, 1e-3) and parse_recipes(REFERENCE_RECIPES)[0] == (128, 1e-3)
-    for bad in ("128", "128:x", "0:1e-3", "128:0", "1.5:1e-3", "128:1e-3,", "128:-1"):
+    assert parse_recipes("128:1e-3, 1024:2e-2:0.9:1e-3") == [(128, 1e-3, 1.0, 0.0), (1024, 0.02, 0.9, 1e-3)]
+    assert parse_recipes(TARGET_RECIPES)[0] == (128, 1e-3, 1.0, 0.0) and parse_recipes(REFERENCE_RECIPES)[0] == (128, 1e-3, 1.0, 0.0)
+    assert parse_recipes("1024:2e-2:0.95:1e-3")[0].label() == "0.02, x0.95 per epoch to 0.001"
+    for bad in ("128", "128:x", "0:1e-3", "128:0", "1.5:1e-3", "128:1e-3,", "128:-1", "128:1e-3:0.9", "128:1e-3:0.9:1e-3:1"):
         with pytest.raises(ValueError, match="batch:step|batch size >= 1"):
+            parse_recipes(bad)
+    for bad in ("128:1e-3:0:0", "128:1e-3:1.5:0", "128:1e-3:0.9:2e-3", "128:1e-3:0.9:-1"):
+        with pytest.raises(ValueError, match=f"{bad}.*needs a decay in \\(0, 1\\] and a floor from 0 to the step"):
             parse_recipes(bad)
 
 
 def test_target_runs_times_every_recipe_of_both_loops(small_split):
     import torch
 
-    from matvae.benchmark import target_runs
+    from matvae.benchmark import parse_recipes, target_runs
 
     history = train(small_split.train, small_split.test, SMALL, TrainConfig(epochs=4, batch_size=64, device="cpu")).history
     goal = float(history["test_loss"][-1])
     report = target_runs(small_split.train, small_split.test, torch.device("cpu"), within=0.1, max_epochs=8,
-                         recipes=[(64, 1e-3), (32, 2e-3)], reference_recipes=[(64, 1e-3)], target=(goal, goal / 1.1, SMALL))
+                         recipes=parse_recipes("64:1e-3,32:2e-3:0.5:1e-3"), reference_recipes=parse_recipes("64:1e-3,32:2e-3:0.5:1e-3"),
+                         target=(goal, goal / 1.1, SMALL))
     runs = report["runs"]
-    assert [(r["loop"], r["batch_size"], r["learning_rate"]) for r in runs] == [
-        ("matvae.train", 64, 1e-3), ("matvae.train", 32, 2e-3), ("DataLoader", 64, 1e-3)]
+    assert [(r["loop"], r["batch_size"], r["learning_rate"], r["learning_rate_decay"], r["min_learning_rate"]) for r in runs] == [
+        ("matvae.train", 64, 1e-3, 1.0, 0.0), ("matvae.train", 32, 2e-3, 0.5, 1e-3), ("DataLoader", 64, 1e-3, 1.0, 0.0),
+        ("DataLoader", 32, 2e-3, 0.5, 1e-3)]
     assert runs[0]["epochs"] <= 4 and 0 < runs[0]["seconds"] < math.inf  # the same recipe as the run that set the goal
     assert all(1 <= r["epochs"] <= 8 for r in runs) and report["target"] == goal
 
@@ -110,7 +121,7 @@ def test_time_to_target_only_replaces_that_part_of_a_saved_report(tmp_path, monk
     report = json.loads(saved.read_text())
     assert report["stacked_sweep"] == {"kept": 1} and report["time_to_target"]["converged"] == 3.6
     assert report["time_to_target"]["separate_run"] is True and report["time_to_target"]["matmul_gflops"] == 1.0
-    assert calls[0]["recipes"] == [(64, 1e-3)] and calls[0]["reference_recipes"] == []
+    assert calls[0]["recipes"] == [(64, 1e-3, 1.0, 0.0)] and calls[0]["reference_recipes"] == []
     with pytest.raises(SystemExit):
         benchmark.main(["--time-to-target-only", "--recipes", "64:", "--json", str(saved)])
     saved.write_bytes(b'{"threads": 2, "epo\xff')  # damaged: named, nothing measured
@@ -290,3 +301,23 @@ def test_stacked_speed_measures_each_way_beside_its_own_matmul_rate(small_split,
         assert row["share_of_matmul"] == pytest.approx(1 / row["over_flop_floor"])
     assert len(report["serial_seconds_per_model"]) == 2
     assert "(110 GFLOP/s)" in benchmark.markdown({**README_REPORT_BASE, "stacked_sweep": report})
+
+
+def test_the_reference_loop_takes_the_decaying_step_of_each_epoch(small_split, monkeypatch):
+    import torch
+
+    from matvae.benchmark import reference_loop_time_to_target
+
+    taken, step = [], torch.optim.Adam.step
+
+    def recording(self, *args, **kwargs):
+        taken.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording)
+    seconds, epochs = reference_loop_time_to_target(small_split.train, small_split.test, SMALL, target=-1.0, seed=0,
+                                                    device=torch.device("cpu"), max_epochs=3, batch_size=256,
+                                                    learning_rate=1e-2, learning_rate_decay=0.5, min_learning_rate=3e-3)
+    assert (seconds, epochs) == (math.inf, 3)
+    per_epoch = len(taken) // 3
+    assert taken == [1e-2] * per_epoch + [5e-3] * per_epoch + [3e-3] * per_epoch

@@ -75,6 +75,19 @@ def test_the_compiled_fused_step_trains_the_same_model_to_rounding(small_split):
     assert compiled.history["test_nelbo"] == pytest.approx(eager.history["test_nelbo"], rel=1e-5)
 
 
+def test_a_decaying_step_neither_recompiles_the_compiled_update_nor_changes_its_arithmetic(small_split):
+    from torch._dynamo.utils import counters
+
+    config = replace(FAST, compile=True, epochs=4, learning_rate=1e-2, learning_rate_decay=0.5)
+    train(small_split.train, small_split.test, SMALL, replace(config, learning_rate_decay=1.0))  # compiles for these shapes
+    graphs = counters["stats"]["unique_graphs"]
+    compiled = train(small_split.train, small_split.test, SMALL, config)
+    assert counters["stats"]["unique_graphs"] == graphs  # a float step would compile the update again for every epoch's
+    eager = train(small_split.train, small_split.test, SMALL, replace(config, compile=False))
+    for name, value in eager.model.state_dict().items():
+        torch.testing.assert_close(compiled.model.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+
+
 def test_the_kernel_is_chosen_by_family_and_may_change_on_resume(small_split, tmp_path):
     assert uses_fused_kernel(SMALL, TrainConfig()) and not uses_fused_kernel(SMALL, TrainConfig(kernel="autograd"))
     assert uses_fused_kernel(SMALL, TrainConfig(compile=True))  # compile compiles the fused step

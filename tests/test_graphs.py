@@ -138,3 +138,14 @@ def test_configure_adam_picks_the_implementation_and_moves_the_step_counts(devic
     if device == "cpu":
         optimizer.step()  # the fused kernel takes the moved state
         assert all(s["step"].item() == 2 for s in optimizer.state.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: the graph bakes a float step into its kernels")
+def test_a_graphed_cuda_run_takes_a_decaying_step(small_split):
+    """The step replayed from a real CUDA graph reads the step size from a device tensor (training.configure_adam),
+    so a decaying step trains as the eager step does; a float would stay at the first epoch's value."""
+    config = replace(FAST, device="cuda", epochs=3, learning_rate=1e-2, learning_rate_decay=0.5)
+    graphed = train(small_split.train, small_split.test, SMALL, config)
+    eager = train(small_split.train, small_split.test, SMALL, replace(config, cuda_graph=False))
+    for name, value in eager.model.state_dict().items():
+        torch.testing.assert_close(graphed.model.state_dict()[name], value, rtol=1e-4, atol=1e-5)

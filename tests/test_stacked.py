@@ -126,6 +126,40 @@ def test_stacked_sweep_has_the_columns_of_sweep(small_split, tmp_path):
         stacked_sweep(small_split.train, small_split.test, "hidden_dim", [8, 0], SMALL, one_epoch, **kwargs)
 
 
+def test_a_stack_takes_the_decaying_step_as_train_does(small_split):
+    config = replace(FAST, learning_rate=1e-2, learning_rate_decay=0.5)
+    stacked = train_stacked(small_split.train, small_split.test, betas(1.0, 0.1), config)
+    for result, model_config in zip(stacked, betas(1.0, 0.1)):
+        serial = train(small_split.train, small_split.test, model_config, config)
+        assert result.history["test_nelbo"] == pytest.approx(serial.history["test_nelbo"], rel=1e-5)
+    constant = train_stacked(small_split.train, small_split.test, betas(1.0, 0.1), replace(config, learning_rate_decay=1.0))
+    assert constant[0].history["test_nelbo"] != pytest.approx(stacked[0].history["test_nelbo"], rel=1e-5)
+
+
+def test_a_stack_written_before_the_step_schedule_existed_still_resumes(small_split, tmp_path):
+    from matvae.files import write_checked
+
+    path, configs = tmp_path / "stack.pt", betas(1.0, 0.1)
+    train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=2), checkpoint_path=path)
+    saved = torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), map_location="cpu", weights_only=True)
+    for settings in saved["identity"]["training"]:
+        del settings["learning_rate_decay"], settings["min_learning_rate"]  # as an older matvae wrote them
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    write_checked(path, buffer.getvalue(), kind="checkpoint")
+    resumed = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=3), checkpoint_path=path)
+    assert [r.status for r in resumed] == ["resumed", "resumed"]
+    with pytest.raises(ValueError, match="other models, settings or data"):  # but not into a decaying run
+        train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=4, learning_rate_decay=0.9),
+                      checkpoint_path=path)
+    saved["identity"]["training"][0]["a_setting_from_the_future"] = 1
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    write_checked(path, buffer.getvalue(), kind="checkpoint")
+    with pytest.raises(ValueError, match="other models, settings or data"):
+        train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=3), checkpoint_path=path)
+
+
 def test_a_stack_written_on_cuda_resumes_on_the_cpu(small_split, tmp_path):
     from matvae.files import write_checked
 

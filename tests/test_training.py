@@ -118,6 +118,49 @@ def test_resume_equals_an_uninterrupted_run(small_split, tmp_path):
     assert same_weights(weights(resumed.model), weights(whole.model))
 
 
+def test_the_step_decays_per_epoch_to_its_floor():
+    config = TrainConfig(learning_rate=1e-2, learning_rate_decay=0.5, min_learning_rate=2e-3)
+    assert [config.learning_rate_at(e) for e in range(5)] == [1e-2, 5e-3, 2.5e-3, 2e-3, 2e-3]
+    assert [TrainConfig(learning_rate=3e-3).learning_rate_at(e) for e in (0, 1, 1000)] == [3e-3] * 3  # the default: constant
+
+
+def test_training_takes_the_decaying_step_of_each_epoch_and_resumes_on_it(small_split, tmp_path, monkeypatch):
+    import matvae.training as training
+
+    config = replace(FAST, epochs=4, learning_rate=1e-2, learning_rate_decay=0.5, min_learning_rate=1.5e-3)
+    taken, set_learning_rate = [], training.set_learning_rate
+
+    def spy(optimizer, value):
+        set_learning_rate(optimizer, value)
+        taken.append(optimizer.param_groups[0]["lr"])
+
+    monkeypatch.setattr(training, "set_learning_rate", spy)
+    whole = train(small_split.train, small_split.test, SMALL, config)
+    assert taken == [1e-2, 5e-3, 2.5e-3, 1.5e-3]
+    constant = train(small_split.train, small_split.test, SMALL, replace(config, learning_rate_decay=1.0, min_learning_rate=0.0))
+    assert whole.history["test_loss"] != constant.history["test_loss"]  # the schedule reaches the optimiser
+    path = tmp_path / "model.pt"
+    train(small_split.train, small_split.test, SMALL, replace(config, epochs=2), checkpoint_path=path)
+    resumed = train(small_split.train, small_split.test, SMALL, config, checkpoint_path=path)
+    assert resumed.status == "resumed" and taken[-2:] == [2.5e-3, 1.5e-3]  # epochs 3 and 4 take their own steps
+    assert resumed.history["test_loss"] == whole.history["test_loss"]
+    assert same_weights(weights(resumed.model), weights(whole.model))
+    with pytest.raises(ValueError, match="other settings .*learning_rate_decay"):
+        train(small_split.train, small_split.test, SMALL, replace(config, epochs=5, learning_rate_decay=0.9), checkpoint_path=path)
+
+
+def test_a_tensor_step_is_set_in_place():
+    import matvae.training as training
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=torch.tensor(1e-2), fused=True)
+    step = optimizer.param_groups[0]["lr"]
+    training.set_learning_rate(optimizer, 2.5e-3)
+    assert optimizer.param_groups[0]["lr"] is step and step.item() == pytest.approx(2.5e-3)
+    training.configure_adam(optimizer, torch.device("cpu"), graphed=False)  # off a graph the step is a float
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-3) and isinstance(optimizer.param_groups[0]["lr"], float)
+
+
 KILLED_RUN = textwrap.dedent(
     """
     import sys
@@ -215,6 +258,11 @@ def test_oversampling_repeats_rare_materials(small_split):
         ({"device": "tpu"}, "device must be"),
         ({"device": "cuda:x"}, "device must be"),
         ({"compile": "yes"}, "compile must be True or False"),
+        ({"learning_rate_decay": 0.0}, r"learning_rate_decay must lie in \(0.0, 1.0\], got 0.0"),
+        ({"learning_rate_decay": 1.5}, r"learning_rate_decay must lie in \(0.0, 1.0\], got 1.5"),
+        ({"learning_rate_decay": "0.9"}, "learning_rate_decay must be a number, got str"),
+        ({"min_learning_rate": -1e-3}, "min_learning_rate must lie in"),
+        ({"learning_rate": 1e-3, "min_learning_rate": 2e-3}, r"min_learning_rate \(0.002\) must not exceed learning_rate \(0.001\)"),
     ],
 )
 def test_bad_train_config(kwargs, match):
