@@ -408,8 +408,8 @@ def target_markdown(target: dict) -> list[str]:
                   f"{best['batch_size']:,} and step {_recipe_of(best).label()}, {best['seconds']:.0f} s: "
                   f"{usual['seconds'] / best['seconds']:.1f}x faster than the usual loop (compilation included where compiled)."
                   + (" A step other than the usual loop's is a change of recipe, not of loop: the last column compares the "
-                     "loops at the same recipe. How close a larger step's run gets to the converged loss in the end is "
-                     "not measured here." if _recipe_of(best) != _recipe_of(usual) else "")]
+                     "loops at the same recipe. How far below the target a run would go with more epochs is not measured "
+                     "here." if _recipe_of(best) != _recipe_of(usual) else "")]
     return lines
 
 
