@@ -77,6 +77,7 @@ def test_training_lowers_every_models_test_nelbo(small_split):
         ([SMALL, replace(SMALL, latent_dim=4)], FAST, r"model_configs\[1\]\.latent_dim=4 != model_configs\[0\]\.latent_dim=3"),
         ([SMALL, replace(SMALL, class_weight=2.0)], FAST, r"model_configs\[1\]\.class_weight"),
         ([SMALL, SMALL], [FAST, replace(FAST, batch_size=32)], r"train_configs\[1\]\.batch_size=32"),
+        ([SMALL, SMALL], [FAST, replace(FAST, learning_rate_decay=0.9)], r"train_configs\[1\]\.learning_rate_decay=0.9"),
         ([SMALL, SMALL], [FAST], r"len\(train_configs\)=1 != len\(model_configs\)=2"),
         ([], FAST, "model_configs is empty"),
         ([SMALL, "paper"], FAST, r"model_configs\[1\] must be a ModelConfig"),
