@@ -139,6 +139,7 @@ class TuningSettings:
     plateau_epochs: int = 2000  # the most epochs a width may train before the plateau rule stops it
     plateau_window: int = 50  # the plateau rule's window (epochs), matvae.training.plateaued
     plateau_tolerance: float = 0.005  # ... and its tolerance (a fraction of the test loss)
+    beta_epochs: int = 2000  # epochs per model of the beta sweep, trained stacked (matvae.stacked); the paper: 2,000
     beta_list: tuple[float, ...] = derived()
     width_list: tuple[int, ...] = derived()
     threshold_list: tuple[float, ...] = derived()
@@ -146,6 +147,7 @@ class TuningSettings:
     train_config: TrainConfig = derived()
     sample_config: SampleConfig = derived()
     plateau_config: TrainConfig = derived()  # train_config with the plateau rule and plateau_epochs
+    beta_config: TrainConfig = derived()  # train_config with beta_epochs
 
     def __post_init__(self) -> None:
         width_list = check_int_list("widths", self.widths, minimum=1)
@@ -168,9 +170,10 @@ class TuningSettings:
         from matvae.runner import check_backend
 
         check_backend(self.backend)
+        beta_config = replace(train_config, epochs=check_int("beta_epochs", self.beta_epochs, minimum=1))
         store_checked(self, width_list=width_list, beta_list=beta_list, threshold_list=threshold_list,
                       model_config=model_config, train_config=train_config, sample_config=sample_config,
-                      plateau_config=plateau_config)
+                      plateau_config=plateau_config, beta_config=beta_config, beta_epochs=beta_config.epochs)
 
 
 @dataclass(frozen=True)

@@ -186,10 +186,13 @@ def chapter_scales(results: dict[str, dict]) -> pd.DataFrame:
         scale["02 model"] = text
     if "03_tuning" in results:
         t = results["03_tuning"]
-        scale["03 tuning"] = (
-            f"{len(t['beta_sweep'])} values of beta and {len(t['width_sweep'])} widths at {t['epochs']:,} epochs each, "
-            f"{t['n_samples']:,} samples per model"
-        )
+        beta_epochs = t.get("beta_epochs", t["epochs"])  # results written before the beta sweep had its own epochs
+        if beta_epochs == t["epochs"]:
+            scale["03 tuning"] = f"{len(t['beta_sweep'])} values of beta and {len(t['width_sweep'])} widths at {t['epochs']:,} epochs each"
+        else:
+            scale["03 tuning"] = (f"{len(t['beta_sweep'])} values of beta at {beta_epochs:,} epochs each (stacked) and "
+                                  f"{len(t['width_sweep'])} widths at {t['epochs']:,} epochs each")
+        scale["03 tuning"] += f", {t['n_samples']:,} samples per model"
         if t.get("plateau"):
             epochs = [r["epochs_converged"] for r in t["plateau"]["comparison"]]
             scale["03 tuning"] += f"; the widths again, each to its plateau: {min(epochs):,} to {max(epochs):,} epochs"

@@ -29,7 +29,8 @@ checkpoint = "artifacts/vae-paper.pt"  # the model of 02_model, used for the thr
 sweep_dir = "artifacts/sweep-paper"  # one checkpoint per model of the sweeps (resumable)
 kl_weights = "1,0.3,0.1,0.03,0.01,0.003"  # values of beta to compare (1 is the ELBO)
 widths = "50,100,150,200,250,300,350,400,450,500"  # the paper's range
-epochs = 2000  # per model; the paper: 2,000
+epochs = 2000  # per model of the width sweep; the paper: 2,000
+beta_epochs = 2000  # per model of the beta sweep (trained stacked, all six at once); the paper: 2,000
 kl_weight = 0.03  # beta of the width sweep (the value chosen for the later chapters)
 latent_dim = 10
 batch_size = 1024
@@ -58,6 +59,7 @@ from matvae.chapters import TuningSettings
 from matvae.data import SplitData
 from matvae.results import record
 from matvae.sampling import sample
+from matvae.stacked import stacked_sweep
 from matvae.training import load_model
 from matvae.tuning import (
     best_threshold,
@@ -76,6 +78,7 @@ settings = TuningSettings(
     seed=seed, device=device, oversample_factor=oversample_factor, compile=compile, backend=backend,
     n_samples=n_samples, threshold=threshold, thresholds=thresholds, results_dir=results_dir, plateau_dir=plateau_dir,
     plateau_epochs=plateau_epochs, plateau_window=plateau_window, plateau_tolerance=plateau_tolerance,
+    beta_epochs=beta_epochs,
 )
 model_config, train_config, sample_config = settings.model_config, settings.train_config, settings.sample_config
 split = SplitData.load(settings.data_file)
@@ -84,11 +87,13 @@ glue("n_betas", len(settings.beta_list), display=False)
 glue("n_widths", len(settings.width_list), display=False)
 glue("width_list", ", ".join(map(str, settings.width_list)), display=False)
 glue("epochs", train_config.epochs, display=False)
+glue("beta_epochs", settings.beta_epochs, display=False)
 glue("n_samples", sample_config.n_samples, display=False)
 
 # %% [markdown]
-# **Scale of this run:** {glue:text}`n_betas` values of β and {glue:text}`n_widths` widths
-# ({glue:text}`width_list`), {glue:text}`epochs:,d` epochs each, {glue:text}`n_samples:,d` samples per model.
+# **Scale of this run:** {glue:text}`n_betas` values of β at {glue:text}`beta_epochs:,d` epochs each (trained
+# together, stacked) and {glue:text}`n_widths` widths ({glue:text}`width_list`) at {glue:text}`epochs:,d` epochs
+# each, {glue:text}`n_samples:,d` samples per model.
 #
 # ## The KL weight β: why the paper's objective ignores the latent code
 #
@@ -98,14 +103,15 @@ glue("n_samples", sample_config.n_samples, display=False)
 # Those few nats are smaller than what naming one composition among ~10⁵ costs in the KL term, so the ELBO
 # is best served by a code that carries (almost) nothing: posterior collapse. The paragraph after the sweep measures
 # the gap on the test split. A weight $\beta < 1$ on the KL term (a β-VAE) makes the information worth
-# encoding; each value is trained like the model chapter's model.
+# encoding; each value is trained like the model chapter's model, all of them at once (one step updates every
+# model, `matvae.stacked`: the same models as trained one after another, to float32 rounding).
 
 # %% tags=["nbval-ignore-output"]
 entropy_floor = metrics.bernoulli_entropy(split.test.x)
-beta_sweep = sweep(
-    split.train, split.test, "kl_weight", settings.beta_list, replace(model_config, hidden_dim=paper.HIDDEN_DIM), train_config,
-    checkpoint_dir=settings.sweep_dir, reference_counts=split.dataset.counts, n_samples=sample_config.n_samples,
-    threshold=sample_config.threshold, seed=sample_config.seed, backend=settings.backend,
+beta_sweep = stacked_sweep(
+    split.train, split.test, "kl_weight", settings.beta_list, replace(model_config, hidden_dim=paper.HIDDEN_DIM),
+    settings.beta_config, checkpoint_dir=settings.sweep_dir, reference_counts=split.dataset.counts,
+    n_samples=sample_config.n_samples, threshold=sample_config.threshold, seed=sample_config.seed, backend=settings.backend,
 )
 chosen_beta = choose_kl_weight(beta_sweep)
 at_one = prose.beta_one(beta_sweep)
@@ -120,7 +126,7 @@ beta_sweep.style.format({"kl_weight": "{:g}", "test_nelbo": "{:.3f}", "test_rec"
                          "n_parameters": "{:,}"}).hide(axis="index")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig = plots.plot_kl_weight_sweep(beta_sweep, chosen=chosen_beta, title=f"hidden width {paper.HIDDEN_DIM}, {settings.epochs} epochs per model")
+fig = plots.plot_kl_weight_sweep(beta_sweep, chosen=chosen_beta, title=f"hidden width {paper.HIDDEN_DIM}, {settings.beta_epochs:,} epochs per model")
 
 # %% [markdown]
 # The best reconstruction term possible on the test split (decoder output = x itself) is
@@ -238,6 +244,7 @@ record(
     "03_tuning",
     {
         "epochs": settings.epochs,
+        "beta_epochs": settings.beta_epochs,
         "n_samples": settings.n_samples,
         "kl_weight": model_config.kl_weight,
         "beta_sweep": beta_sweep[["kl_weight", *columns]].to_dict(orient="records"),

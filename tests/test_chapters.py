@@ -62,6 +62,7 @@ BAD = [
     (TuningSettings, "n_samples", 0, "n_samples must be >= 1, got 0"),
     (TuningSettings, "sweep_dir", "", "sweep_dir must not be empty"),
     (TuningSettings, "backend", "slurm", "backend must be one of"),
+    (TuningSettings, "beta_epochs", 0, "beta_epochs must be >= 1, got 0"),
     (TuningSettings, "plateau_dir", "s/", "plateau_dir='s/' is sweep_dir"),
     (TuningSettings, "plateau_window", 0, "plateau_window must be >= 1, got 0"),
     (TuningSettings, "plateau_epochs", 2.5, "plateau_epochs must be an integer"),
@@ -110,6 +111,8 @@ def test_the_settings_keep_the_checked_configs():
     plateau = TuningSettings(**{**GOOD[TuningSettings], "plateau_dir": "p", "plateau_window": 5}).plateau_config
     assert (plateau.epochs, plateau.plateau_window, plateau.plateau_tolerance) == (2000, 5, 0.005)
     assert replace(plateau, epochs=40, plateau_window=0) == tuning.train_config
+    assert tuning.beta_config == replace(tuning.train_config, epochs=2000)  # the beta sweep: the paper's 2,000 by default
+    assert TuningSettings(**{**GOOD[TuningSettings], "beta_epochs": np.int64(7)}).beta_config.epochs == 7
     assert set(SamplingSettings(**GOOD[SamplingSettings]).configs) == {"paper", "nearest"}
     assert SamplingSettings(**GOOD[SamplingSettings]).processes is None
     beyond = BeyondSettings(**{**GOOD[BeyondSettings], "n_processes": 2})

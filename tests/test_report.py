@@ -63,8 +63,11 @@ def test_the_width_sweep_at_its_plateau_gets_a_row_and_a_scale():
     note = reproduction_table({"03_tuning": noisy}).set_index("item").loc[
         "Figure 5, each width trained to its plateau: chosen width", "note"]
     assert note.endswith("; its prevalence KL leads width 100's by 0.0030, within the 0.0050 that 2 sampling seeds move width 100's")
-    assert chapter_scales({"03_tuning": tuning}).set_index("chapter")["scale"]["03 tuning"].endswith(
-        "the widths again, each to its plateau: 315 to 358 epochs")
+    scale = chapter_scales({"03_tuning": tuning}).set_index("chapter")["scale"]["03 tuning"]
+    assert scale == ("1 values of beta and 3 widths at 50 epochs each, 10,000 samples per model; "
+                     "the widths again, each to its plateau: 315 to 358 epochs")  # results from before beta_epochs
+    scale = chapter_scales({"03_tuning": dict(tuning, beta_epochs=2000)}).set_index("chapter")["scale"]["03 tuning"]
+    assert scale.startswith("1 values of beta at 2,000 epochs each (stacked) and 3 widths at 50 epochs each, 10,000 samples")
 
 def test_results_round_trip_and_readme(tmp_path):
     record(tmp_path / "results", "04_sampling", {"kl": np.float32(0.5), "bad": float("nan"), "n": np.int64(3), "a": np.arange(2)})
