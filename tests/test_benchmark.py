@@ -74,11 +74,15 @@ def test_recipes_are_parsed_and_a_bad_one_is_named():
     assert parse_recipes("128:1e-3, 1024:2e-2:0.9:1e-3") == [(128, 1e-3, 1.0, 0.0), (1024, 0.02, 0.9, 1e-3)]
     assert parse_recipes(TARGET_RECIPES)[0] == (128, 1e-3, 1.0, 0.0) and parse_recipes(REFERENCE_RECIPES)[0] == (128, 1e-3, 1.0, 0.0)
     assert parse_recipes("1024:2e-2:0.95:1e-3")[0].label() == "0.02, x0.95 per epoch to 0.001"
-    for bad in ("128", "128:x", "0:1e-3", "128:0", "1.5:1e-3", "128:1e-3,", "128:-1", "128:1e-3:0.9", "128:1e-3:0.9:1e-3:1"):
+    for bad in ("128", "128:x", "0:1e-3", "1.5:1e-3", "128:1e-3,", "128:1e-3:0.9", "128:1e-3:0.9:1e-3:1"):
         with pytest.raises(ValueError, match="batch:step|batch size >= 1"):
             parse_recipes(bad)
-    for bad in ("128:1e-3:0:0", "128:1e-3:1.5:0", "128:1e-3:0.9:2e-3", "128:1e-3:0.9:-1"):
-        with pytest.raises(ValueError, match=f"{bad}.*needs a decay in \\(0, 1\\] and a floor from 0 to the step"):
+    # the step, decay and floor are held to TrainConfig's bounds, in its words, after the entry
+    for bad, field in (("128:0", "learning_rate must lie in"), ("128:-1", "learning_rate must lie in"),
+                       ("128:11", "learning_rate must lie in"), ("128:1e-3:0:0", "learning_rate_decay must lie in"),
+                       ("128:1e-3:1.5:0", "learning_rate_decay must lie in"), ("128:1e-3:0.9:-1", "min_learning_rate must lie in"),
+                       ("128:1e-3:0.9:2e-3", "min_learning_rate .* must not exceed learning_rate")):
+        with pytest.raises(ValueError, match=f"^recipes: '{bad}': {field}"):
             parse_recipes(bad)
 
 
