@@ -567,6 +567,144 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
     return report
 
 
+def long_beta_sweep(train_data, test_data, device: torch.device, *, folder: str | Path, epochs: int = 2000,
+                    compile: bool = True, segment_epochs: int | None = None, show_progress: bool | None = None) -> dict:
+    """The six-model beta sweep of ``03_tuning`` (width 100, latent 10, batch 1,024, step 1e-3, seed 0), trained
+    stacked for ``epochs`` into ``folder`` (its checkpoint is the one :func:`matvae.stacked.stacked_sweep` writes
+    there, so the chapter can load it), in segments: every call resumes the checkpoint and trains to ``epochs``, or
+    ``segment_epochs`` more. Each segment's matmul rate is measured at its start and end and kept in
+    ``folder/segments.json``, so that the run's FLOP floor is each epoch's FLOPs over the rate of the segment that
+    trained it (the machine's speed may change between segments). Returns the epochs done, the training seconds (the
+    checkpoint's own clock), the floor, their ratio, each segment, and the last test NELBO of every model."""
+    from filelock import FileLock, Timeout
+
+    from matvae.params import check_int
+    from matvae.training import CheckpointBusyError
+
+    epochs = check_int("epochs", epochs, minimum=1)
+    if segment_epochs is not None:
+        segment_epochs = check_int("segment_epochs", segment_epochs, minimum=1)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_config = ModelConfig(latent_dim=10, kl_weight=0.03, hidden_dim=100)
+    configs = [replace(model_config, kl_weight=b) for b in TUNING_KL_WEIGHTS]
+    train_config = TrainConfig(epochs=epochs, batch_size=1024, learning_rate=1e-3, seed=0, device=str(device),
+                               oversample_factor=20, compile=compile)  # TrainConfig checks it
+    path = folder / f"stack-kl_weight-{'_'.join(f'{b:g}' for b in TUNING_KL_WEIGHTS)}.pt"
+    log = folder / "segments.json"
+    lock = FileLock(folder / ".segments.json.run.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:  # two runs would interleave their segments
+        raise CheckpointBusyError(f"another run is training the beta sweep in {folder.name} right now; wait for it "
+                                  "to finish") from None
+    try:
+        return _long_beta_segment(train_data, test_data, device, path, log, configs, train_config, epochs, segment_epochs,
+                                  show_progress)
+    finally:
+        lock.release()
+
+
+def _long_beta_segment(train_data, test_data, device, path, log, configs, train_config, epochs, segment_epochs,
+                       show_progress) -> dict:
+    """:func:`long_beta_sweep` under its lock."""
+    from matvae.files import atomic_write
+    from matvae.stacked import train_stacked
+
+    try:
+        segments = json.loads(log.read_text()) if log.exists() else []
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{log.name} is damaged (not JSON: {error}); the checkpoint beside it is intact, but the "
+                         "rates of its segments are lost") from None
+    if not isinstance(segments, list) or not all(isinstance(s, dict) and {"first_epoch", "matmul_gflops_start"} <= s.keys()
+                                                 for s in segments):
+        raise ValueError(f"{log.name} is not a list of segments (each with first_epoch and matmul_gflops_start)")
+
+    def save() -> None:
+        with atomic_write(log, mode="w") as handle:
+            json.dump(segments, handle, indent=1)
+
+    done = _stack_epochs(path)
+    if done > epochs:
+        raise ValueError(f"{path.name} holds {done} epochs, more than the {epochs} asked for")
+    if done == 0:
+        segments = []  # a new run: the rates of a removed one do not apply
+    if done < epochs:
+        target = epochs if segment_epochs is None else min(epochs, done + segment_epochs)
+        segments.append({"first_epoch": done + 1, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                         "matmul_gflops_start": matmul_rate(device) / 1e9})
+        save()
+        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=target),
+                                checkpoint_path=path, show_progress=show_progress)
+        segments[-1] |= {"last_epoch": results[0].epochs, "matmul_gflops_end": matmul_rate(device) / 1e9}
+        save()
+    results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=_stack_epochs(path)),
+                            checkpoint_path=path, show_progress=False)  # loads it
+    flops = len(configs) * epoch_flops(configs[0], len(training_rows(train_data, train_config)), len(test_data))
+    return beta_sweep_report(results, segments, flops=flops, epochs=epochs)
+
+
+def _stack_epochs(path: Path) -> int:
+    """Epochs held by a stack checkpoint (0 where there is none)."""
+    import io
+
+    from matvae.files import read_checked
+
+    if not path.exists():
+        return 0
+    return int(torch.load(io.BytesIO(read_checked(path, kind="checkpoint")), map_location="cpu", weights_only=True)["epoch"])
+
+
+def beta_sweep_report(results, segments: list[dict], *, flops: float, epochs: int) -> dict:
+    """The report of :func:`long_beta_sweep` from the stack's results and its segments: an epoch's floor is
+    ``flops`` over the mean rate (start and end) of the last segment that started at or before it (a segment cut
+    short has no end rate: its start rate); epochs before the first segment have no rate and make the floor None."""
+    history = results[0].history
+    seconds = np.diff(np.r_[0.0, history["seconds"]])  # of each epoch
+    starts = sorted(segments, key=lambda s: s["first_epoch"])
+    rows, floor = [], 0.0
+    for i, segment in enumerate(starts):
+        first = segment["first_epoch"]
+        last = min(starts[i + 1]["first_epoch"] - 1 if i + 1 < len(starts) else len(seconds), len(seconds))
+        rate = np.mean([segment[k] for k in ("matmul_gflops_start", "matmul_gflops_end") if k in segment]) * 1e9
+        taken = float(seconds[first - 1 : last].sum())
+        floor += (last - first + 1) * flops / rate
+        rows.append({"first_epoch": first, "last_epoch": last, "started": segment.get("started"),
+                     "matmul_gflops": rate / 1e9, "train_seconds": taken,
+                     "seconds_per_epoch_median": float(np.median(seconds[first - 1 : last])) if last >= first else None,
+                     "over_flop_floor": taken * rate / ((last - first + 1) * flops) if last >= first else None})
+    covered = bool(starts) and starts[0]["first_epoch"] == 1
+    train_seconds = float(history["seconds"][-1]) if len(seconds) else 0.0
+    return {"epochs": epochs, "epochs_done": len(seconds), "complete": len(seconds) == epochs,
+            "kl_weights": list(TUNING_KL_WEIGHTS), "gflop_per_epoch": flops / 1e9, "train_seconds": train_seconds,
+            "flop_floor_seconds": floor if covered else None,
+            "over_flop_floor": train_seconds / floor if covered and floor else None, "segments": rows,
+            "test_nelbo": {f"{b:g}": float(r.history["test_nelbo"][-1]) for b, r in zip(TUNING_KL_WEIGHTS, results)}}
+
+
+def long_beta_markdown(report: dict) -> str:
+    """The README's ``beta2000`` section from a :func:`long_beta_sweep` report."""
+    machine = f"{report.get('threads', '?')}-thread {report.get('machine', '?')} {report.get('device', '?')} (torch {report.get('torch', '?')})"
+    state = (f"all {report['epochs']:,} epochs" if report["complete"]
+             else f"{report['epochs_done']:,} of {report['epochs']:,} epochs so far")
+    lines = [f"The six-model KL-weight sweep of the tuning chapter at the paper's {report['epochs']:,} epochs, trained stacked and compiled "
+             f"by `python -m matvae.benchmark --beta-sweep-dir` on this project's {machine}, in {len(report['segments'])} "
+             f"resumed segment{'s' if len(report['segments']) != 1 else ''} ({state}; {report['gflop_per_epoch']:.0f} GFLOP per epoch of all models). "
+             "Each segment's FLOP floor is its epochs' FLOPs over the matmul rate measured at its start and end:", "",
+             "| epochs | matmul | training time | s/epoch (median) | over the FLOP floor |", "| --- | --- | --- | --- | --- |"]
+    for row in report["segments"]:
+        if row["last_epoch"] < row["first_epoch"]:
+            continue
+        lines.append(f"| {row['first_epoch']:,}-{row['last_epoch']:,} | {row['matmul_gflops']:.0f} GFLOP/s | "
+                     f"{row['train_seconds'] / 60:.0f} min | {row['seconds_per_epoch_median']:.2f} | {row['over_flop_floor']:.1f}x |")
+    if report["over_flop_floor"] is not None:
+        lines.append(f"| all | | {report['train_seconds'] / 60:.0f} min | | **{report['over_flop_floor']:.1f}x** "
+                     f"(floor {report['flop_floor_seconds'] / 60:.0f} min) |")
+    nelbo = ", ".join(f"{v:.3f} (beta {k})" for k, v in report["test_nelbo"].items())
+    lines += ["", f"Test NELBO at epoch {report['epochs_done']:,}: {nelbo}."]
+    return "\n".join(lines) + "\n"
+
+
 def oracle_speed(n: int = 10_000, seed: int = 1) -> dict:
     """Wall time of :func:`matvae.predict_properties` on ``n`` formulas sampled from the shipped sequence model:
     building the oracle (snapshot hull, network), the first call (every chemical system solved) and a repeat
@@ -628,6 +766,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-budget", type=float, default=None,
                         help="seconds the paper-scale runs may take in all: a run that would not fit trains the epochs that "
                              "fit and reports them with its projected full time (default: no limit)")
+    parser.add_argument("--beta-sweep-dir",
+                        help="only train the tuning chapter's beta sweep stacked and compiled to --paper-epochs into this "
+                             "folder (resumable, --segment-epochs at a time) and report it against its FLOP floor")
+    parser.add_argument("--segment-epochs", type=int, default=None, help="with --beta-sweep-dir: train at most this many epochs")
     parser.add_argument("--json", help="write the measurements to this file")
     parser.add_argument("--from-json", help="write the README's gpu section (--readme) from this saved run's JSON, measuring nothing")
     parser.add_argument("--readme", help="write the measured figures into this README's speed section (a full run) and "
@@ -688,6 +830,19 @@ def main(argv: list[str] | None = None) -> int:
             from matvae.report import update_readme_section
 
             update_readme_section(args.readme, "speed", markdown(report))
+        return 0
+    if args.beta_sweep_dir:
+        try:
+            report |= long_beta_sweep(train_data, test_data, device, folder=args.beta_sweep_dir, epochs=args.paper_epochs,
+                                      segment_epochs=args.segment_epochs)
+        except (ValueError, RuntimeError) as error:  # bad settings, a damaged file, another run in the folder
+            parser.error(str(error))
+        print(long_beta_markdown(report), flush=True)
+        _write_json(args.json, report)
+        if args.readme:
+            from matvae.report import update_readme_section
+
+            update_readme_section(args.readme, "beta2000", long_beta_markdown(report))
         return 0
     if args.paper_scale_only:
         report["paper_scale"] = paper_scale(train_data, test_data, device, budget_seconds=args.gpu_budget,

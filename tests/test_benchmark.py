@@ -325,3 +325,82 @@ def test_the_reference_loop_takes_the_decaying_step_of_each_epoch(small_split, m
     assert (seconds, epochs) == (math.inf, 3)
     per_epoch = len(taken) // 3
     assert taken == [1e-2] * per_epoch + [5e-3] * per_epoch + [3e-3] * per_epoch
+
+
+class _Result:
+    def __init__(self, seconds, nelbo):
+        self.history = {"seconds": seconds, "test_nelbo": [nelbo] * len(seconds)}
+
+
+def test_the_long_beta_sweep_report_puts_each_segment_against_its_own_rate():
+    from matvae.benchmark import beta_sweep_report
+
+    results = [_Result([2.0, 4.0, 7.0, 10.0], 4.5 + i) for i in range(6)]  # epochs of 2, 2, 3, 3 s
+    segments = [{"first_epoch": 1, "matmul_gflops_start": 100.0, "matmul_gflops_end": 300.0},  # 200 GFLOP/s
+                {"first_epoch": 3, "matmul_gflops_start": 50.0}]  # cut short: its start rate only
+    report = beta_sweep_report(results, segments, flops=100e9, epochs=5)
+    assert [(r["first_epoch"], r["last_epoch"], r["train_seconds"]) for r in report["segments"]] == [(1, 2, 4.0), (3, 4, 6.0)]
+    assert [r["matmul_gflops"] for r in report["segments"]] == [200.0, 50.0]
+    assert report["flop_floor_seconds"] == pytest.approx(2 * 0.5 + 2 * 2.0)
+    assert report["over_flop_floor"] == pytest.approx(10.0 / 5.0)
+    assert [r["over_flop_floor"] for r in report["segments"]] == pytest.approx([4.0, 1.5])
+    assert (report["epochs_done"], report["complete"], report["test_nelbo"]["0.003"]) == (4, False, 9.5)
+    # epochs trained before any rate was kept: no floor claimed
+    late = beta_sweep_report(results, segments[1:], flops=100e9, epochs=4)
+    assert late["flop_floor_seconds"] is None and late["over_flop_floor"] is None and late["complete"]
+
+
+def test_the_long_beta_sweep_resumes_in_segments_and_keeps_their_rates(small_split, tmp_path):
+    import json
+    import threading
+
+    import torch
+
+    from matvae.benchmark import long_beta_markdown, long_beta_sweep
+
+    cpu = torch.device("cpu")
+    first = long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False,
+                            segment_epochs=1)
+    assert (first["epochs_done"], first["complete"]) == (1, False)
+    kept = json.loads((tmp_path / "segments.json").read_text())
+    assert [(s["first_epoch"], s["last_epoch"]) for s in kept] == [(1, 1)] and kept[0]["matmul_gflops_start"] > 0
+    assert (tmp_path / "stack-kl_weight-1_0.3_0.1_0.03_0.01_0.003.pt").exists()  # the name stacked_sweep gives it
+    done = long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False)
+    assert done["complete"] and [(s["first_epoch"], s["last_epoch"]) for s in done["segments"]] == [(1, 1), (2, 2)]
+    assert done["train_seconds"] == pytest.approx(sum(s["train_seconds"] for s in done["segments"]))
+    assert done["over_flop_floor"] > 0 and len(done["test_nelbo"]) == 6
+    again = long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False)
+    assert again["segments"] == done["segments"]  # a finished sweep trains nothing and keeps no new segment
+    text = long_beta_markdown(done | {"threads": 2, "machine": "x86_64", "device": "cpu", "torch": "2.13.0+cpu"})
+    assert "| 1-1 |" in text and "| 2-2 |" in text and f"**{done['over_flop_floor']:.1f}x**" in text
+    with pytest.raises(ValueError, match="segment_epochs must"):
+        long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, segment_epochs=0.5)
+    with pytest.raises(ValueError, match="epochs must"):
+        long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=0)
+    with pytest.raises(ValueError, match="more than the 1 asked for"):  # fewer epochs than the checkpoint holds
+        long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=1, compile=False)
+    from filelock import FileLock
+
+    from matvae.training import CheckpointBusyError
+
+    held, release = threading.Event(), threading.Event()
+
+    def other_run():  # another run holds the folder (a thread here: filelock refuses a second holder in one thread)
+        with FileLock(tmp_path / ".segments.json.run.lock"):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(CheckpointBusyError, match="another run is training the beta sweep"):
+            long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False)
+    finally:
+        release.set()
+        holder.join()
+    with pytest.raises(ValueError, match="compile must"):
+        long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile="yes")
+    (tmp_path / "segments.json").write_bytes(b'[{"first_epoch": 1, "matm')  # damaged at a random byte
+    with pytest.raises(ValueError, match="segments.json is damaged"):
+        long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False)
