@@ -308,8 +308,8 @@ class Recipe(NamedTuple):
 # The time-to-target runs (to the 1 % target). matvae.train at the usual loop's recipe (batch 128, step 1e-3), at the
 # default batch with the constant step that reached the target first (1e-2; 2e-2 and 1e-3 did not within 150 epochs,
 # 2026-11-26), and with a step that decays from 2e-2 by 0.97 per epoch to 2e-3 (about 50 epochs where the constant
-# 1e-2 took 104-122 in one make benchmark run, compiled and eager; in a scan of 2026-11-27 of decays 0.95..0.98, floors 1e-3..3e-3, first steps 1e-2..3e-2 at
-# batch 1,024 and 4e-2 at 2,048); the DataLoader loop at the usual recipe and at the decaying one, so that a loop's
+# 1e-2 took 104-122 in one make benchmark run, compiled and eager; in a scan of 2026-11-27 of decays 0.95..0.98,
+# floors 1e-3..3e-3, first steps 1e-2..3e-2 at batch 1,024 and 4e-2 at 2,048); the DataLoader loop at the usual recipe and at the decaying one, so that a loop's
 # speed and a recipe's are told apart.
 TARGET_RECIPES = "128:1e-3,1024:1e-2,1024:2e-2:0.97:2e-3"
 REFERENCE_RECIPES = "128:1e-3,1024:2e-2:0.97:2e-3"
