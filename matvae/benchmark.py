@@ -567,6 +567,16 @@ def paper_scale(train_data, test_data, device: torch.device, *, epochs: int = 20
     return report
 
 
+def long_beta_stack(epochs: int, device: torch.device, compile: bool) -> tuple[list[ModelConfig], TrainConfig, str]:
+    """The model configs, training config and checkpoint file name of the tuning chapter's beta stack (its defaults:
+    width 100, latent 10, batch 1,024, step 1e-3, seed 0, oversampling 20), as :func:`long_beta_sweep` trains it."""
+    model_config = ModelConfig(latent_dim=10, kl_weight=0.03, hidden_dim=100)
+    configs = [replace(model_config, kl_weight=b) for b in TUNING_KL_WEIGHTS]
+    train_config = TrainConfig(epochs=epochs, batch_size=1024, learning_rate=1e-3, seed=0, device=str(device),
+                               oversample_factor=20, compile=compile)  # TrainConfig checks compile
+    return configs, train_config, f"stack-kl_weight-{'_'.join(f'{b:g}' for b in TUNING_KL_WEIGHTS)}.pt"
+
+
 def long_beta_sweep(train_data, test_data, device: torch.device, *, folder: str | Path, epochs: int = 2000,
                     compile: bool = True, segment_epochs: int | None = None, show_progress: bool | None = None) -> dict:
     """The six-model beta sweep of ``03_tuning`` (width 100, latent 10, batch 1,024, step 1e-3, seed 0), trained
@@ -586,11 +596,8 @@ def long_beta_sweep(train_data, test_data, device: torch.device, *, folder: str 
         segment_epochs = check_int("segment_epochs", segment_epochs, minimum=1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model_config = ModelConfig(latent_dim=10, kl_weight=0.03, hidden_dim=100)
-    configs = [replace(model_config, kl_weight=b) for b in TUNING_KL_WEIGHTS]
-    train_config = TrainConfig(epochs=epochs, batch_size=1024, learning_rate=1e-3, seed=0, device=str(device),
-                               oversample_factor=20, compile=compile)  # TrainConfig checks it
-    path = folder / f"stack-kl_weight-{'_'.join(f'{b:g}' for b in TUNING_KL_WEIGHTS)}.pt"
+    configs, train_config, name = long_beta_stack(epochs, device, compile)
+    path = folder / name
     log = folder / "segments.json"
     lock = FileLock(folder / ".segments.json.run.lock")
     try:

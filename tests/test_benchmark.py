@@ -404,3 +404,30 @@ def test_the_long_beta_sweep_resumes_in_segments_and_keeps_their_rates(small_spl
     (tmp_path / "segments.json").write_bytes(b'[{"first_epoch": 1, "matm')  # damaged at a random byte
     with pytest.raises(ValueError, match="segments.json is damaged"):
         long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False)
+
+
+def test_the_long_beta_sweep_trains_the_stack_the_paper_cpu_tuning_chapter_reads():
+    """Same models, training identity and file name as chapter 03 at the paper-cpu scale, so the chapter loads it."""
+    import ast
+    from dataclasses import asdict, fields, replace
+    from pathlib import Path
+
+    import jupytext
+    import papermill
+    import torch
+
+    from matvae.benchmark import long_beta_stack
+    from matvae.book import load_scales
+    from matvae.chapters import TuningSettings
+    from matvae.stacked import _training_identity
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    defaults = {name: ast.literal_eval(p["default"])
+                for name, p in papermill.inspect_notebook(jupytext.read(notebooks / "03_tuning.py")).items()}
+    preset = defaults | load_scales(notebooks / "scales.yaml")["paper-cpu"]["03_tuning"]
+    settings = TuningSettings(**{f.name: preset[f.name] for f in fields(TuningSettings) if f.init and f.name in preset})
+    configs, train_config, name = long_beta_stack(2000, torch.device("cpu"), True)
+    assert configs == [replace(settings.model_config, kl_weight=b) for b in settings.beta_list]
+    assert _training_identity(asdict(train_config)) == _training_identity(asdict(settings.beta_config))
+    assert settings.beta_config.epochs == train_config.epochs == 2000
+    assert name == f"stack-kl_weight-{'_'.join(f'{b:g}' for b in settings.beta_list)}.pt"
