@@ -309,8 +309,8 @@ class Recipe(NamedTuple):
 # default batch with the constant step that reached the target first (1e-2; 2e-2 and 1e-3 did not within 150 epochs,
 # 2026-11-26), and with a step that decays from 2e-2 by 0.97 per epoch to 2e-3 (about 50 epochs where the constant
 # 1e-2 took 104-122 in one make benchmark run, compiled and eager; in a scan of 2026-11-27 of decays 0.95..0.98,
-# floors 1e-3..3e-3, first steps 1e-2..3e-2 at batch 1,024 and 4e-2 at 2,048); the DataLoader loop at the usual recipe and at the decaying one, so that a loop's
-# speed and a recipe's are told apart.
+# floors 1e-3..3e-3, first steps 1e-2..3e-2 at batch 1,024 and 4e-2 at 2,048); the DataLoader loop at the usual
+# recipe and at the decaying one, so that a loop's speed and a recipe's are told apart.
 TARGET_RECIPES = "128:1e-3,1024:1e-2,1024:2e-2:0.97:2e-3"
 REFERENCE_RECIPES = "128:1e-3,1024:2e-2:0.97:2e-3"
 
@@ -579,74 +579,54 @@ def long_beta_stack(epochs: int, device: torch.device, compile: bool) -> tuple[l
 
 def long_beta_sweep(train_data, test_data, device: torch.device, *, folder: str | Path, epochs: int = 2000,
                     compile: bool = True, segment_epochs: int | None = None, show_progress: bool | None = None) -> dict:
-    """The six-model beta sweep of ``03_tuning`` (width 100, latent 10, batch 1,024, step 1e-3, seed 0), trained
-    stacked for ``epochs`` into ``folder`` (its checkpoint is the one :func:`matvae.stacked.stacked_sweep` writes
-    there, so the chapter can load it), in segments: every call resumes the checkpoint and trains to ``epochs``, or
-    ``segment_epochs`` more. Each segment's matmul rate is measured at its start and end and kept in
-    ``folder/segments.json``, so that the run's FLOP floor is each epoch's FLOPs over the rate of the segment that
-    trained it (the machine's speed may change between segments). Returns the epochs done, the training seconds (the
-    checkpoint's own clock), the floor, their ratio, each segment, and the last test NELBO of every model."""
-    from filelock import FileLock, Timeout
-
+    """The six-model beta stack of ``03_tuning`` (:func:`long_beta_stack`) trained for ``epochs`` into ``folder``, in
+    segments: every call resumes the checkpoint and trains to ``epochs``, or ``segment_epochs`` more. Each segment's
+    matmul rate is measured at its start and end and kept in ``folder/segments.json``, so that the run's FLOP floor
+    is each epoch's FLOPs over the rate of the segment that trained it (the machine's speed may change between
+    segments). One run at a time per folder (a second is refused with ``CheckpointBusyError``). Returns
+    :func:`beta_sweep_report`."""
+    from matvae.files import atomic_write
     from matvae.params import check_int
-    from matvae.training import CheckpointBusyError
+    from matvae.stacked import train_stacked
+    from matvae.training import exclusive_checkpoint
 
     epochs = check_int("epochs", epochs, minimum=1)
     if segment_epochs is not None:
         segment_epochs = check_int("segment_epochs", segment_epochs, minimum=1)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     configs, train_config, name = long_beta_stack(epochs, device, compile)
-    path = folder / name
-    log = folder / "segments.json"
-    lock = FileLock(folder / ".segments.json.run.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:  # two runs would interleave their segments
-        raise CheckpointBusyError(f"another run is training the beta sweep in {folder.name} right now; wait for it "
-                                  "to finish") from None
-    try:
-        return _long_beta_segment(train_data, test_data, device, path, log, configs, train_config, epochs, segment_epochs,
-                                  show_progress)
-    finally:
-        lock.release()
+    folder = Path(folder)
+    path, log = folder / name, folder / "segments.json"
+    with exclusive_checkpoint(log):  # two runs would interleave their segments
+        try:
+            segments = json.loads(log.read_text()) if log.exists() else []
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{log.name} is damaged (not JSON: {error}); the checkpoint beside it is intact, but the "
+                             "rates of its segments are lost") from None
+        if not isinstance(segments, list) or not all(
+                isinstance(s, dict) and {"first_epoch", "matmul_gflops_start"} <= s.keys() for s in segments):
+            raise ValueError(f"{log.name} is not a list of segments (each with first_epoch and matmul_gflops_start)")
 
+        def save() -> None:
+            with atomic_write(log, mode="w") as handle:
+                json.dump(segments, handle, indent=1)
 
-def _long_beta_segment(train_data, test_data, device, path, log, configs, train_config, epochs, segment_epochs,
-                       show_progress) -> dict:
-    """:func:`long_beta_sweep` under its lock."""
-    from matvae.files import atomic_write
-    from matvae.stacked import train_stacked
-
-    try:
-        segments = json.loads(log.read_text()) if log.exists() else []
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{log.name} is damaged (not JSON: {error}); the checkpoint beside it is intact, but the "
-                         "rates of its segments are lost") from None
-    if not isinstance(segments, list) or not all(isinstance(s, dict) and {"first_epoch", "matmul_gflops_start"} <= s.keys()
-                                                 for s in segments):
-        raise ValueError(f"{log.name} is not a list of segments (each with first_epoch and matmul_gflops_start)")
-
-    def save() -> None:
-        with atomic_write(log, mode="w") as handle:
-            json.dump(segments, handle, indent=1)
-
-    done = _stack_epochs(path)
-    if done > epochs:
-        raise ValueError(f"{path.name} holds {done} epochs, more than the {epochs} asked for")
-    if done == 0:
-        segments = []  # a new run: the rates of a removed one do not apply
-    if done < epochs:
-        target = epochs if segment_epochs is None else min(epochs, done + segment_epochs)
-        segments.append({"first_epoch": done + 1, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                         "matmul_gflops_start": matmul_rate(device) / 1e9})
-        save()
-        results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=target),
-                                checkpoint_path=path, show_progress=show_progress)
-        segments[-1] |= {"last_epoch": results[0].epochs, "matmul_gflops_end": matmul_rate(device) / 1e9}
-        save()
-    results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=_stack_epochs(path)),
-                            checkpoint_path=path, show_progress=False)  # loads it
+        done = _stack_epochs(path)
+        if done > epochs:
+            raise ValueError(f"{path.name} holds {done} epochs, more than the {epochs} asked for")
+        if done == 0:
+            segments = []  # a new run: the rates of a removed one do not apply
+        if done < epochs:
+            target = epochs if segment_epochs is None else min(epochs, done + segment_epochs)
+            segments.append({"first_epoch": done + 1, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                             "matmul_gflops_start": matmul_rate(device) / 1e9})
+            save()
+            results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=target),
+                                    checkpoint_path=path, show_progress=show_progress)
+            segments[-1] |= {"last_epoch": results[0].epochs, "matmul_gflops_end": matmul_rate(device) / 1e9}
+            save()
+        else:  # finished: load it
+            results = train_stacked(train_data, test_data, configs, replace(train_config, epochs=done),
+                                    checkpoint_path=path, show_progress=False)
     flops = len(configs) * epoch_flops(configs[0], len(training_rows(train_data, train_config)), len(test_data))
     return beta_sweep_report(results, segments, flops=flops, epochs=epochs)
 
@@ -782,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", help="write the measured figures into this README's speed section (a full run) and "
                         "cluster section (a full run or --ray-only)")
     args = parser.parse_args(argv)
+    if args.segment_epochs is not None and not args.beta_sweep_dir:
+        parser.error("--segment-epochs goes with --beta-sweep-dir")
     if args.from_json:
         if not args.readme:
             parser.error("--from-json writes a README: give --readme")

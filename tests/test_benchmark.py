@@ -386,7 +386,7 @@ def test_the_long_beta_sweep_resumes_in_segments_and_keeps_their_rates(small_spl
     held, release = threading.Event(), threading.Event()
 
     def other_run():  # another run holds the folder (a thread here: filelock refuses a second holder in one thread)
-        with FileLock(tmp_path / ".segments.json.run.lock"):
+        with FileLock(tmp_path / ".segments.json.train.lock"):
             held.set()
             release.wait(30)
 
@@ -394,7 +394,7 @@ def test_the_long_beta_sweep_resumes_in_segments_and_keeps_their_rates(small_spl
     holder.start()
     try:
         assert held.wait(30)
-        with pytest.raises(CheckpointBusyError, match="another run is training the beta sweep"):
+        with pytest.raises(CheckpointBusyError, match="segments.json is being trained by another run"):
             long_beta_sweep(small_split.train, small_split.test, cpu, folder=tmp_path, epochs=2, compile=False)
     finally:
         release.set()
