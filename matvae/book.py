@@ -86,11 +86,35 @@ def execute(
     return time.perf_counter() - started
 
 
+def machine_paths() -> list[tuple[str, str]]:
+    """(folder of this machine, what the book writes instead), longest first: the project (relative paths), the
+    Python installation and the home folder. Warnings and tracebacks name source files by absolute path."""
+    project = Path(__file__).resolve().parent.parent
+    pairs = {f"{project}{os.sep}": "", f"{sys.prefix}{os.sep}": "<python>/", f"{sys.base_prefix}{os.sep}": "<python>/",
+             f"{Path.home()}{os.sep}": "~/"}
+    return sorted(((k, v) for k, v in pairs.items() if k != os.sep), key=lambda pair: -len(pair[0]))
+
+
+def _without_machine_paths(text: str, pairs: list[tuple[str, str]]) -> str:
+    for folder, replacement in pairs:
+        text = text.replace(folder, replacement)
+    return text
+
+
 def _relative_metadata(path: Path, *, source: Path, target: Path) -> None:
-    """Papermill records its input and output paths; keep them relative (no machine paths in the book). The
-    parameter cells (the notebook's own and papermill's injected one) are folded away in the book."""
+    """Papermill records its input and output paths; keep them relative (no machine paths in the book), and so
+    are the paths in the outputs' text (warnings, tracebacks: :func:`machine_paths`). The parameter cells (the
+    notebook's own and papermill's injected one) are folded away in the book."""
     notebook = jupytext.read(path, fmt="ipynb")
+    pairs = machine_paths()
     for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = _without_machine_paths(output["text"], pairs)
+            if "traceback" in output:
+                output["traceback"] = [_without_machine_paths(line, pairs) for line in output["traceback"]]
+            if "text/plain" in output.get("data", {}):
+                output["data"]["text/plain"] = _without_machine_paths(output["data"]["text/plain"], pairs)
         tags = cell.metadata.get("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
             cell.metadata["tags"] = [*tags, "hide-input"]

@@ -129,6 +129,7 @@ def loss_and_gradients(params: dict[str, torch.Tensor], config: ModelConfig, kl_
 
 
 _compiled: dict[str, object] = {}
+RECOMPILE_LIMIT = 64  # model shapes :func:`compiled` specialises to in one process before dynamo runs them eagerly
 
 
 def _adam_update(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
@@ -151,6 +152,9 @@ def compiled(name: str):
     process, specialised to shapes (``dynamic=False``): their element-wise chains become a few fused loops, the
     matrix products stay library calls, the arithmetic is the same to float32 rounding."""
     if name not in _compiled:
+        # one specialisation per model shape: the width sweep alone has 10, past dynamo's default of 8 per function,
+        # after which it would run every further shape eagerly (with a warning)
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         _compiled[name] = torch.compile({"loss": loss_and_gradients, "adam": _adam_update}[name], dynamic=False)
     return _compiled[name]
 

@@ -1,6 +1,7 @@
 """The notebooks follow the house rules, and the runner passes parameters correctly."""
 
 import ast
+import sys
 from pathlib import Path
 
 import jupytext
@@ -70,3 +71,27 @@ def test_executed_notebooks_fold_parameter_cells_and_keep_relative_paths(tmp_pat
     result = nbformat.read(path, 4)
     assert [c.metadata.get("tags", []) for c in result.cells] == [["parameters", "hide-input"], ["injected-parameters", "hide-input"], []]
     assert result.metadata["papermill"] == {"input_path": "notebooks/x.py", "output_path": "book/x.ipynb"}
+
+
+def test_executed_notebooks_keep_no_machine_paths_in_their_outputs(tmp_path):
+    import nbformat
+
+    from matvae.book import _relative_metadata, machine_paths
+
+    project = Path(__file__).resolve().parent.parent
+    warning = f"W1127 [0/8] function: 'loss_and_gradients' ({project / 'matvae' / 'fused.py'}:70)\n"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text=warning),
+        nbformat.v4.new_output("error", ename="E", evalue="e", traceback=[f"File {sys.prefix}/lib/x.py, line 1"]),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"'{Path.home() / 'data.npz'}'"}, execution_count=1),
+    ])]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(notebook, path)
+    _relative_metadata(path, source=Path("notebooks/x.py"), target=Path("book/x.ipynb"))
+    outputs = nbformat.read(path, 4).cells[0].outputs
+    assert outputs[0].text == "W1127 [0/8] function: 'loss_and_gradients' (matvae/fused.py:70)\n"
+    assert outputs[1].traceback == ["File <python>/lib/x.py, line 1"]
+    assert outputs[2].data["text/plain"] == "'~/data.npz'"
+    written = path.read_text()
+    assert all(folder not in written for folder, _ in machine_paths())

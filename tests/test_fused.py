@@ -156,3 +156,12 @@ def test_the_written_out_adam_update_is_torchs_adam_to_rounding():
     for a, b in zip(ours.parameters(), theirs.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert all(s["step"].item() == 30 for s in optimizers[0].state.values())
+
+
+def test_compiling_raises_dynamos_recompile_limit_to_a_sweeps_shapes():
+    import torch._dynamo
+
+    from matvae.fused import RECOMPILE_LIMIT, compiled
+
+    compiled("loss")  # builds the wrapper only; nothing compiles until it is called
+    assert torch._dynamo.config.recompile_limit >= RECOMPILE_LIMIT >= 10  # the width sweep's ten model shapes
