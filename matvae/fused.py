@@ -147,15 +147,32 @@ def _adam_update(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs
             param.sub_(exp_avg / denom * (lr / (1 - beta1**step)))
 
 
+def _loss_and_update(params: dict[str, torch.Tensor], config: ModelConfig, kl_weights: torch.Tensor, x: torch.Tensor,
+                     y: torch.Tensor, eps: torch.Tensor, exp_avgs: list[torch.Tensor], exp_avg_sqs: list[torch.Tensor],
+                     steps: list[torch.Tensor], lr: torch.Tensor, beta1: float, beta2: float, adam_eps: float) -> torch.Tensor:
+    """One whole step: :func:`loss_and_gradients`, then :func:`_adam_update` of ``params`` in place with Adam's state
+    lists in :data:`PARAMETER_NAMES` order (each shaped as the optimiser's parameter: ``(K, ...)`` for a stack, without
+    the K for one model's ``(1, ...)`` views). -> summaries (K, 6). Compiled as one graph (:func:`compiled`
+    ``"step"``), it saves a second compiled call, its guards and the gradients' round trip through Python per step."""
+    summaries, grads = loss_and_gradients(params, config, kl_weights, x, y, eps)
+    shapes = [exp_avg.shape for exp_avg in exp_avgs]
+    _adam_update([params[n].view(shape) for n, shape in zip(PARAMETER_NAMES, shapes)],
+                 [grads[n].view(shape) for n, shape in zip(PARAMETER_NAMES, shapes)],
+                 exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, adam_eps)
+    return summaries
+
+
 def compiled(name: str):
-    """``torch.compile`` of :func:`loss_and_gradients` (``"loss"``) or of :func:`_adam_update` (``"adam"``), one per
-    process, specialised to shapes (``dynamic=False``): their element-wise chains become a few fused loops, the
-    matrix products stay library calls, the arithmetic is the same to float32 rounding."""
+    """``torch.compile`` of :func:`loss_and_gradients` (``"loss"``) or of one whole step, the loss and Adam's update
+    (``"step"``, :func:`_loss_and_update`), one per process, specialised to shapes
+    (``dynamic=False``): their element-wise chains become a few fused loops, the matrix products stay library calls,
+    the arithmetic is the same to float32 rounding."""
     if name not in _compiled:
         # one specialisation per model shape: the width sweep alone has 10, past dynamo's default of 8 per function,
         # after which it would run every further shape eagerly (with a warning)
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-        _compiled[name] = torch.compile({"loss": loss_and_gradients, "adam": _adam_update}[name], dynamic=False)
+        functions = {"loss": loss_and_gradients, "step": _loss_and_update}
+        _compiled[name] = torch.compile(functions[name], dynamic=False)
     return _compiled[name]
 
 
@@ -165,36 +182,34 @@ class Stepper:
     updates: ``trained`` ({name: the stacked tensor itself, or for one model its parameter, of which ``stacked`` holds
     a (1, ...) view}).
 
-    ``compile=True``: the loss and gradients and Adam's update run ``torch.compile``-d (:func:`compiled`) for the
-    batch shape of the first call, the others (an epoch's shorter last batch) eagerly, so each model shape compiles
-    once. Adam's update is compiled as a function of the optimiser's state tensors rather than as
-    ``optimizer.step``, which would compile again for every optimiser object. The first step is eager (it creates
-    Adam's state), and so is any step of an optimiser with settings the compiled update does not cover
-    (several parameter groups, amsgrad, weight decay, maximize, capturable)."""
+    ``compile=True``: the loss, its gradients and Adam's update run as one ``torch.compile``-d step (:func:`compiled`
+    ``"step"``) for the batch shape of the first call, the others (an epoch's shorter last batch) eagerly, so each
+    model shape compiles once. Adam's update is compiled as a function of the optimiser's state tensors rather than
+    as ``optimizer.step``, which would compile again for every optimiser object; it leaves no ``.grad`` behind. The
+    first step is eager (it creates Adam's state), and an optimiser with settings the compiled update does not cover
+    (several parameter groups, amsgrad, weight decay, maximize, capturable, other tensors than ``trained``) takes
+    the compiled loss and its own ``step()``."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, compile: bool = False) -> None:
         self.optimizer, self.compile = optimizer, compile
         self._shape: tuple | None = None
         self._lr: torch.Tensor | None = None  # the step size as a tensor: a decaying step does not recompile the update
 
-    def _update(self) -> None:
+    def _adam_state(self, trained: dict[str, torch.Tensor]) -> tuple[list, list, list] | None:
+        """Adam's (exp_avgs, exp_avg_sqs, steps) in :data:`PARAMETER_NAMES` order, or None where the compiled update
+        does not cover the optimiser (its settings, other tensors than ``trained``, or no state yet)."""
         optimizer = self.optimizer
         groups = optimizer.param_groups
         group = groups[0]
-        params = [p for p in group["params"] if p.grad is not None]
         covered = (isinstance(optimizer, torch.optim.Adam) and len(groups) == 1 and not group["amsgrad"]
                    and not group["weight_decay"] and not group["maximize"] and not group["capturable"]
-                   and all("step" in optimizer.state.get(p, {}) for p in params))
+                   and len(trained) == len(PARAMETER_NAMES) and len(group["params"]) == len(trained)
+                   and {id(p) for p in group["params"]} == {id(t) for t in trained.values()}
+                   and all("step" in optimizer.state.get(t, {}) for t in trained.values()))
         if not covered:
-            optimizer.step()
-            return
-        state = [optimizer.state[p] for p in params]
-        beta1, beta2 = group["betas"]
-        if self._lr is None or self._lr.device != params[0].device:
-            self._lr = torch.empty((), device=params[0].device)
-        self._lr.fill_(float(group["lr"]))
-        compiled("adam")(params, [p.grad for p in params], [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state],
-                         [s["step"] for s in state], self._lr, beta1, beta2, group["eps"])
+            return None
+        state = [optimizer.state[trained[name]] for name in PARAMETER_NAMES]
+        return [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state], [s["step"] for s in state]
 
     @torch.no_grad()
     def __call__(self, stacked: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], config: ModelConfig,
@@ -202,13 +217,20 @@ class Stepper:
         if self.compile and self._shape is None:
             self._shape = (x.shape, eps.shape)
         fast = self.compile and self._shape == (x.shape, eps.shape)
+        state = self._adam_state(trained) if fast else None
+        if state is not None:
+            group = self.optimizer.param_groups[0]
+            if self._lr is None or self._lr.device != x.device:
+                self._lr = torch.empty((), device=x.device)
+            self._lr.fill_(float(group["lr"]))
+            for tensor in trained.values():
+                tensor.grad = None  # the eager first step's, stale from here on
+            beta1, beta2 = group["betas"]
+            return compiled("step")(stacked, config, kl_weights, x, y, eps, *state, self._lr, beta1, beta2, group["eps"])
         summaries, grads = (compiled("loss") if fast else loss_and_gradients)(stacked, config, kl_weights, x, y, eps)
         for name, tensor in trained.items():
             tensor.grad = grads[name].view_as(tensor)
-        if fast:
-            self._update()
-        else:
-            self.optimizer.step()
+        self.optimizer.step()
         return summaries
 
 
