@@ -12,6 +12,9 @@ TORCH_SPEC ?= torch==2.13.0
 SCALE ?= cpu
 BACKEND ?=
 PYTEST_ARGS ?=
+# matplotlib's config and font cache in the environment, not the user's home: another checkout's half-built cache
+# there (an install stopped midway) would otherwise break this one's figures
+export MPLCONFIGDIR ?= $(abspath $(VENV))/matplotlib
 
 .PHONY: book notebooks html test test-portable references benchmark readme clean venv
 

@@ -89,13 +89,17 @@ def execute(
 def machine_paths() -> list[tuple[str, str]]:
     """(folder of this machine, what the book writes instead), longest first: the project (relative paths), the
     Python installation and the home folder. Warnings and tracebacks name source files by absolute path."""
-    project = Path(__file__).resolve().parent.parent
-    pairs = {f"{project}{os.sep}": "", f"{sys.prefix}{os.sep}": "<python>/", f"{sys.base_prefix}{os.sep}": "<python>/",
-             f"{Path.home()}{os.sep}": "~/"}
-    return sorted(((k, v) for k, v in pairs.items() if k != os.sep), key=lambda pair: -len(pair[0]))
+    folders = [(Path(__file__).resolve().parent.parent, ""), (Path(sys.prefix), "<python>/"),
+               (Path(sys.base_prefix), "<python>/"), (Path.home(), "~/")]
+    pairs = {f"{folder}{os.sep}": replacement for folder, replacement in folders
+             if folder != Path(folder.anchor)}  # a folder that is the file system's root would strip every path's root
+    return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
 
 
-def _without_machine_paths(text: str, pairs: list[tuple[str, str]]) -> str:
+def _without_machine_paths(text: str | list[str], pairs: list[tuple[str, str]]) -> str | list[str]:
+    """``text`` (one string, or a notebook's list of lines) with each folder of ``pairs`` replaced."""
+    if isinstance(text, list):
+        return [_without_machine_paths(line, pairs) for line in text]
     for folder, replacement in pairs:
         text = text.replace(folder, replacement)
     return text
@@ -103,7 +107,8 @@ def _without_machine_paths(text: str, pairs: list[tuple[str, str]]) -> str:
 
 def _relative_metadata(path: Path, *, source: Path, target: Path) -> None:
     """Papermill records its input and output paths; keep them relative (no machine paths in the book), and so
-    are the paths in the outputs' text (warnings, tracebacks: :func:`machine_paths`). The parameter cells (the
+    are the paths in the outputs' text (warnings, tracebacks, plain-text, HTML and markdown results:
+    :func:`machine_paths`). The parameter cells (the
     notebook's own and papermill's injected one) are folded away in the book."""
     notebook = jupytext.read(path, fmt="ipynb")
     pairs = machine_paths()
@@ -112,9 +117,10 @@ def _relative_metadata(path: Path, *, source: Path, target: Path) -> None:
             if "text" in output:
                 output["text"] = _without_machine_paths(output["text"], pairs)
             if "traceback" in output:
-                output["traceback"] = [_without_machine_paths(line, pairs) for line in output["traceback"]]
-            if "text/plain" in output.get("data", {}):
-                output["data"]["text/plain"] = _without_machine_paths(output["data"]["text/plain"], pairs)
+                output["traceback"] = _without_machine_paths(output["traceback"], pairs)
+            for mime, value in output.get("data", {}).items():  # plain text, HTML tables, markdown: not images
+                if mime.startswith("text/") and isinstance(value, (str, list)):
+                    output["data"][mime] = _without_machine_paths(value, pairs)
         tags = cell.metadata.get("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
             cell.metadata["tags"] = [*tags, "hide-input"]

@@ -85,6 +85,8 @@ def test_executed_notebooks_keep_no_machine_paths_in_their_outputs(tmp_path):
         nbformat.v4.new_output("stream", name="stderr", text=warning),
         nbformat.v4.new_output("error", ename="E", evalue="e", traceback=[f"File {sys.prefix}/lib/x.py, line 1"]),
         nbformat.v4.new_output("execute_result", data={"text/plain": f"'{Path.home() / 'data.npz'}'"}, execution_count=1),
+        nbformat.v4.new_output("display_data", data={"text/html": f"<td>{project / 'book' / 'a.pt'}</td>",
+                                                     "image/png": "aGVsbG8="}),
     ])]
     path = tmp_path / "x.ipynb"
     nbformat.write(notebook, path)
@@ -93,5 +95,16 @@ def test_executed_notebooks_keep_no_machine_paths_in_their_outputs(tmp_path):
     assert outputs[0].text == "W1127 [0/8] function: 'loss_and_gradients' (matvae/fused.py:70)\n"
     assert outputs[1].traceback == ["File <python>/lib/x.py, line 1"]
     assert outputs[2].data["text/plain"] == "'~/data.npz'"
+    assert outputs[3].data["text/html"] == "<td>book/a.pt</td>" and outputs[3].data["image/png"] == "aGVsbG8="
     written = path.read_text()
     assert all(folder not in written for folder, _ in machine_paths())
+
+
+def test_a_machine_folder_that_is_the_file_systems_root_is_not_stripped(monkeypatch):
+    from matvae import book
+
+    monkeypatch.setattr(book.Path, "home", classmethod(lambda cls: Path("/")))
+    pairs = book.machine_paths()
+    assert "/" not in dict(pairs) and "//" not in dict(pairs)
+    assert book._without_machine_paths("/usr/lib/x.py", pairs) == "/usr/lib/x.py"
+    assert book._without_machine_paths([f"{sys.prefix}/a", "b"], pairs) == ["<python>/a", "b"]
