@@ -61,7 +61,7 @@ class TrainConfig:
     oversample_min_elements: int = 8  # the paper oversamples the rare 8- and 9-element materials
     checkpoint_every: int = 25  # epochs between checkpoints (and always after the last epoch)
     eval_every: int = 1  # epochs between evaluations of the test split
-    compile: bool = False  # torch.compile the training step (fuses the element-wise work; the first steps pay ~15-40 s of compilation): the fused step and Adam's update, or the model's loss under autograd
+    compile: bool = False  # torch.compile the training step (fuses the element-wise work; the first steps pay ~15-40 s of compilation): the fused step and Adam's update as one graph, or the model's loss under autograd
     plateau_window: int = 0  # stop early once the test loss has plateaued over this many epochs (0: never; see plateaued)
     plateau_tolerance: float = 0.005  # plateau: the last window's best test loss improves on the best before it by < this fraction
     kernel: str = "auto"  # "fused": the paper family's hand-written step (matvae.fused); "autograd": model.loss + backward; "auto": fused where it applies
