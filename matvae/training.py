@@ -292,15 +292,17 @@ def load_model(path: str | Path, *, device: str = "cpu") -> AnyModel:
 
 
 @torch.no_grad()
-def evaluate(model: AnyModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
-    """Mean loss terms over a whole split, with one seeded sample of z per material."""
+def evaluate(model: AnyModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, loss=None) -> dict[str, float]:
+    """Mean loss terms over a whole split, with one seeded sample of z per material. ``loss``: ``model.loss`` or a
+    stand-in for it with the same arguments and results (``torch.compile(model.loss)``); default ``model.loss``."""
     was_training = model.training
     model.eval()
+    loss = model.loss if loss is None else loss
     generator = torch.Generator(device=x.device).manual_seed(seed)
     totals = torch.zeros(len(METRICS), device=x.device, dtype=torch.float64)
     for start in range(0, len(x), EVAL_BATCH):
         xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
-        _, summaries = model.loss(xb, yb, generator)
+        _, summaries = loss(xb, yb, generator)
         totals += torch.stack([summaries[k].double() for k in METRICS]) * len(xb)
     model.train(was_training)
     return dict(zip(METRICS, (totals / len(x)).tolist()))
@@ -551,7 +553,7 @@ def _run_training(
                 path,
             )
 
-    loss_fn = torch.compile(model.loss) if config.compile else model.loss
+    loss_fn = torch.compile(model.loss) if config.compile else model.loss  # the autograd kernel's steps; every evaluation
     step = _fused_step(model, optimizer, graphed=graphed, compile=config.compile) if uses_fused_kernel(model_config, config) else None
     model.train()
     todo = range(start_epoch, start_epoch if status == "loaded" else config.epochs)
@@ -576,7 +578,7 @@ def _run_training(
         train_metrics = (totals / n).tolist()
         if not math.isfinite(train_metrics[0]):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {train_metrics[0]}); lower learning_rate")
-        test_metrics = evaluate(model, x_test, y_test, seed=config.seed + 2) if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs else None
+        test_metrics = evaluate(model, x_test, y_test, seed=config.seed + 2, loss=loss_fn) if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs else None
         elapsed += time.perf_counter() - started
         history["epoch"].append(epoch + 1)
         history["seconds"].append(elapsed)
