@@ -66,10 +66,25 @@ def test_training_with_either_kernel_gives_the_same_model_to_rounding(small_spli
         assert runs["fused"].history[key] == pytest.approx(runs["autograd"].history[key], rel=1e-4), key
 
 
-def test_the_compiled_fused_step_trains_the_same_model_to_rounding(small_split):
-    """torch.compile of the fused step and of Adam's update (TrainConfig.compile): the same arithmetic, fused loops."""
+def test_the_compiled_fused_step_trains_the_same_model_to_rounding(small_split, monkeypatch):
+    """torch.compile of the fused step and of Adam's update (TrainConfig.compile): the same arithmetic, fused loops;
+    each epoch's evaluation runs the compiled model.loss."""
+    real_compile, graded = torch.compile, []
+
+    def counting_compile(fn, *args, **kwargs):
+        compiled = real_compile(fn, *args, **kwargs)
+        if getattr(fn, "__name__", "") != "loss":  # the fused kernel's step, compiled by matvae.fused
+            return compiled
+
+        def counted(*a, **k):
+            graded.append(torch.is_grad_enabled())
+            return compiled(*a, **k)
+        return counted
+
     eager = train(small_split.train, small_split.test, SMALL, FAST)
+    monkeypatch.setattr(torch, "compile", counting_compile)
     compiled = train(small_split.train, small_split.test, SMALL, replace(FAST, compile=True))
+    assert graded == [False] * FAST.epochs  # the compiled model.loss: each epoch's evaluation, without autograd
     for name, value in eager.model.state_dict().items():
         torch.testing.assert_close(compiled.model.state_dict()[name], value, rtol=1e-4, atol=1e-5)
     assert compiled.history["test_nelbo"] == pytest.approx(eager.history["test_nelbo"], rel=1e-5)

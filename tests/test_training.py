@@ -76,7 +76,7 @@ def test_evaluate_builds_no_autograd_graph_and_keeps_its_numbers(small_split):
     assert metrics["nelbo"] == pytest.approx(summaries["nelbo"].item(), rel=1e-6)
 
 
-def test_evaluate_runs_the_loss_it_is_given_and_a_compiled_run_evaluates_compiled(small_split, monkeypatch):
+def test_evaluate_runs_the_loss_it_is_given(small_split):
     model = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=1)).model
     x, y = torch.as_tensor(small_split.test.x), torch.as_tensor(small_split.test.y)
     calls = []
@@ -87,23 +87,6 @@ def test_evaluate_runs_the_loss_it_is_given_and_a_compiled_run_evaluates_compile
 
     assert evaluate(model, x, y, seed=3, loss=stand_in) == evaluate(model, x, y, seed=3)
     assert calls == [len(x)]
-    real_compile, graded = torch.compile, []
-
-    def counting_compile(fn, *args, **kwargs):
-        compiled = real_compile(fn, *args, **kwargs)
-        if getattr(fn, "__name__", "") != "loss":  # the fused kernel's step, compiled by matvae.fused
-            return compiled
-
-        def counted(*a, **k):
-            graded.append(torch.is_grad_enabled())
-            return compiled(*a, **k)
-        return counted
-
-    monkeypatch.setattr(torch, "compile", counting_compile)
-    eager = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=2))
-    run = train(small_split.train, small_split.test, SMALL, replace(FAST, epochs=2, compile=True))
-    assert graded == [False, False]  # the compiled model.loss: each epoch's evaluation, without autograd
-    assert run.history["test_nelbo"] == pytest.approx(eager.history["test_nelbo"], rel=1e-5)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(small_split):
