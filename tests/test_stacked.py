@@ -206,3 +206,38 @@ def test_the_padding_of_a_narrow_model_stays_exactly_zero(small_split, tmp_path)
 def test_a_stack_refuses_the_plateau_rule(small_split):
     with pytest.raises(ValueError, match="plateau_window=5"):
         train_stacked(small_split.train, small_split.test, betas(1.0, 0.1), replace(FAST, plateau_window=5))
+
+
+def test_a_stack_evaluates_in_chunks_as_in_one(small_split, monkeypatch):
+    from matvae import fused, stacked
+
+    configs = betas(1.0, 0.01)
+    whole = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=2))
+    n_test, rows = len(small_split.test), len(small_split.test) // 3
+    monkeypatch.setattr(stacked, "evaluation_rows", lambda n_models, hidden_dim: rows)
+    compiled_lengths = []
+
+    def fake_compile(function, **options):  # records what the compiled loss is given, runs it eagerly
+        def run(*args):
+            if function is stacked_loss:
+                compiled_lengths.append(len(args[4]))
+            return function(*args)
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(fused, "_compiled", {})
+    for compile in (False, True):
+        chunked = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=2, compile=compile))
+        for a, b in zip(whole, chunked):
+            assert b.history["test_nelbo"] == pytest.approx(a.history["test_nelbo"], rel=1e-5)
+            assert b.history["test_accuracy"] == pytest.approx(a.history["test_accuracy"], abs=1e-6)
+    # three chunks of `rows` and a shorter last one per evaluation; the compiled loss only ever sees one length
+    assert n_test % rows and compiled_lengths == [rows] * 3 * 2
+
+
+def test_evaluation_chunks_hold_about_a_million_activations():
+    from matvae.stacked import EVAL_ACTIVATIONS, evaluation_rows
+
+    assert evaluation_rows(6, 100) == EVAL_ACTIVATIONS // 600 == 1747
+    assert evaluation_rows(1, 100) == 10485
+    assert evaluation_rows(64, 500) == 256  # never fewer than 256 materials
