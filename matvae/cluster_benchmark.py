@@ -83,14 +83,14 @@ def print_ray(report: dict) -> None:
 
 def paper_plan(seconds_per_epoch: float, gflop_per_epoch_at_100: float, *, width_flops: dict[int, float],
                kl_weights: Sequence[float], workers: Sequence[int] = (1, 4, 16),
-               assumed_gpu_model_seconds: float = 60.0) -> dict:
+               assumed_gpu_model_seconds: float = 60.0, step: str = "") -> dict:
     """Wall time of the paper-scale sweeps (``PAPER_EPOCHS`` epochs a model) on 1, 4 and 16 workers.
 
     ``width_flops``: hidden width -> FLOPs of one forward pass (width 100 among them), e.g. from
     :func:`matvae.benchmark.forward_flops`. CPU workers are machines like this one, one model at a time: a width's
     epoch costs ``seconds_per_epoch`` (the measured epoch at width 100) scaled by its FLOPs. GPU workers:
     ``assumed_gpu_model_seconds`` per 2,000-epoch model at width 100 (the performance issue's target on one H100,
-    not a measurement), scaled the same way."""
+    not a measurement), scaled the same way. ``step``: which training step the epoch was measured with, for the text."""
     if 100 not in width_flops:
         raise ValueError(f"width_flops must include width 100 (the measured one), got {sorted(width_flops)}")
     scale = {w: flops / width_flops[100] for w, flops in width_flops.items()}
@@ -102,7 +102,7 @@ def paper_plan(seconds_per_epoch: float, gflop_per_epoch_at_100: float, *, width
     }
     plan = {"epochs": PAPER_EPOCHS, "cpu_seconds_per_epoch_at_100": seconds_per_epoch,
             "gflop_per_epoch_at_100": gflop_per_epoch_at_100, "assumed_gpu_model_seconds": assumed_gpu_model_seconds,
-            "rows": []}
+            "step": step, "rows": []}
     for name, seconds in jobs.items():
         gpu = [s / cpu_model * assumed_gpu_model_seconds for s in seconds]
         for n in workers:
@@ -113,8 +113,9 @@ def paper_plan(seconds_per_epoch: float, gflop_per_epoch_at_100: float, *, width
 
 
 def print_plan(plan: dict) -> None:
+    step = f", {plan['step']}" if plan.get("step") else ""
     print(f"paper-scale sweeps at {plan['epochs']:,} epochs a model (CPU: this machine's measured "
-          f"{plan['cpu_seconds_per_epoch_at_100']:.2f} s/epoch at width 100, scaled by FLOPs; GPU: an assumed "
+          f"{plan['cpu_seconds_per_epoch_at_100']:.2f} s/epoch at width 100{step}, scaled by FLOPs; GPU: an assumed "
           f"{plan['assumed_gpu_model_seconds']:.0f} s per model at width 100, not measured):", flush=True)
     for row in plan["rows"]:
         print(f"  {row['sweep']:5s} sweep, {row['models']:2d} models on {row['workers']:2d} workers: "
@@ -140,7 +141,7 @@ def markdown(report: dict) -> str:
         f"**{small['speed_up']:.2f}x**.",
         "",
         f"Planned from that run's measured {plan['cpu_seconds_per_epoch_at_100']:.2f} s per epoch at width 100 "
-        f"(each width scaled by its FLOPs), the paper-scale sweeps at {plan['epochs']:,} epochs a model, with one "
+        f"({plan['step'] + '; ' if plan.get('step') else ''}each width scaled by its FLOPs), the paper-scale sweeps at {plan['epochs']:,} epochs a model, with one "
         "model per worker at a time. The GPU column assumes "
         f"{plan['assumed_gpu_model_seconds']:.0f} s per 2,000-epoch model at width 100 (the performance issue's "
         "target on one H100, not a measurement; on a GPU a model this small costs kernel launches rather than "

@@ -431,3 +431,17 @@ def test_the_long_beta_sweep_trains_the_stack_the_paper_cpu_tuning_chapter_reads
     assert _training_identity(asdict(train_config)) == _training_identity(asdict(settings.beta_config))
     assert settings.beta_config.epochs == train_config.epochs == 2000
     assert name == f"stack-kl_weight-{'_'.join(f'{b:g}' for b in settings.beta_list)}.pt"
+
+
+def test_the_paper_plan_scales_the_compiled_default_step_where_it_was_measured():
+    from matvae.benchmark import PLAN_STEPS, plan_epoch
+
+    def row(batch, kernel, compile, seconds):
+        return {"batch_size": batch, "kernel": kernel, "compile": compile, "seconds_per_epoch": seconds}
+
+    eager, compiled = row(1024, "fused", False, 1.2), row(1024, "fused", True, 0.9)
+    others = [row(1024, "autograd", True, 0.1), row(4096, "fused", True, 0.2)]
+    assert plan_epoch([eager, compiled, *others]) == (0.9, PLAN_STEPS[True])
+    assert plan_epoch([*others, compiled, eager]) == (0.9, PLAN_STEPS[True])
+    assert plan_epoch([eager, *others]) == (1.2, PLAN_STEPS[False])
+    assert plan_epoch(others) is None

@@ -31,7 +31,8 @@ def test_the_sweep_plan_schedules_longest_jobs_first():
 
 
 def test_the_readme_figures_come_from_the_report():
-    plan = paper_plan(0.8, 12.0, width_flops=_flops(50, 100), kl_weights=(1.0, 0.1, 0.01), workers=(1, 4))
+    plan = paper_plan(0.8, 12.0, width_flops=_flops(50, 100), kl_weights=(1.0, 0.1, 0.01), workers=(1, 4),
+                      step="hand-written step, torch.compile, batch 1,024")
     report = {
         "torch": "2.13.0+cpu", "threads": 2, "matmul_gflops": 176.4, "paper_plan": plan,
         "ray": {"cpus": 2, "start_seconds": 6.25, "load_average": [0.31, 0.2, 0.1],
@@ -42,7 +43,8 @@ def test_the_readme_figures_come_from_the_report():
     }
     text = markdown(report)
     prose = " ".join(text.split())  # the paragraph is wrapped for the README
-    for figure in ("176 GFLOP/s", "starts in 6.2 s", "+1.50 s per job", "**1.25x**", "2 one-thread workers", "0.80 s per epoch"):
+    for figure in ("176 GFLOP/s", "starts in 6.2 s", "+1.50 s per job", "**1.25x**", "2 one-thread workers", "0.80 s per epoch",
+                   "(hand-written step, torch.compile, batch 1,024; each width"):
         assert figure in prose, figure
     rows = [line for line in text.splitlines() if line.startswith("| beta")]
     assert rows == ["| beta | 3 | 1 | 1.3 h | 3.0 min |", "| beta | 3 | 4 | 0.4 h | 1.0 min |"]
