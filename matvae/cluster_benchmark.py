@@ -141,8 +141,8 @@ def markdown(report: dict) -> str:
         f"**{small['speed_up']:.2f}x**.",
         "",
         f"Planned from that run's measured {plan['cpu_seconds_per_epoch_at_100']:.2f} s per epoch at width 100 "
-        f"({plan['step'] + '; ' if plan.get('step') else ''}each width scaled by its FLOPs), the paper-scale sweeps at {plan['epochs']:,} epochs a model, with one "
-        "model per worker at a time. The GPU column assumes "
+        f"({plan['step'] + '; ' if plan.get('step') else ''}each width scaled by its FLOPs), the paper-scale sweeps "
+        f"at {plan['epochs']:,} epochs a model, with one model per worker at a time. The GPU column assumes "
         f"{plan['assumed_gpu_model_seconds']:.0f} s per 2,000-epoch model at width 100 (the performance issue's "
         "target on one H100, not a measurement; on a GPU a model this small costs kernel launches rather than "
         "FLOPs, so the scaling by FLOPs is a guess too: the measured GPU runs are in the GPU table of the speed "

@@ -155,13 +155,16 @@ def train_stacked(
         return _run(train_data, test_data, model_configs, train_configs, device, fingerprint, path, show_progress)
 
 
-def evaluation_rows(n_models: int, hidden_dim: int) -> int:
-    """Test materials per chunk of a stack's evaluation: about :data:`EVAL_ACTIVATIONS` hidden activations of all
-    ``n_models`` models, at least 256 materials. One chunk of the whole test split leaves each layer's activations of
-    a six-model stack (tens of MB) in main memory; chunks of this size keep them in cache. Measured on a 2-core CPU,
-    compiled, the six-model beta sweep's evaluation of the 26,552 test materials: 460-600 ms in one chunk, 310-450 ms
-    in chunks of 1,747-2,048 (the same values to 3e-5 nats). The noise is drawn per
-    :data:`matvae.training.EVAL_BATCH` rows as before, whatever the chunk."""
+def evaluation_rows(n_models: int, hidden_dim: int, device: torch.device | str = "cpu") -> int:
+    """Test materials per chunk of a stack's evaluation. On the CPU about :data:`EVAL_ACTIVATIONS` hidden activations
+    of all ``n_models`` models, at least 256 materials: one chunk of the whole test split leaves each layer's
+    activations of a six-model stack (tens of MB) in main memory, chunks of this size keep them in cache. Measured on a
+    2-core CPU, compiled, the six-model beta sweep's evaluation of the 26,552 test materials: 460-600 ms in one chunk,
+    310-450 ms in chunks of 1,747-2,048 (the same values to 3e-5 nats). Elsewhere (a GPU, where a chunk costs kernel
+    launches) :data:`matvae.training.EVAL_BATCH`, as :func:`matvae.training.evaluate`. The noise is drawn per
+    ``EVAL_BATCH`` rows whatever the chunk."""
+    if torch.device(device).type != "cpu":
+        return training.EVAL_BATCH
     return max(256, EVAL_ACTIVATIONS // (n_models * hidden_dim))
 
 
@@ -257,7 +260,7 @@ def _run(train_data, test_data, model_configs, train_configs, device, fingerprin
 
     step = graphs.StepGraph(fused_step, device) if graphed else fused_step
 
-    eval_rows = evaluation_rows(n_models, shape.hidden_dim)
+    eval_rows = evaluation_rows(n_models, shape.hidden_dim, device)
 
     def evaluate_stack() -> torch.Tensor:
         """Mean metrics over the test split per model, as :func:`matvae.training.evaluate` computes them (the same

@@ -214,7 +214,7 @@ def test_a_stack_evaluates_in_chunks_as_in_one(small_split, monkeypatch):
     configs = betas(1.0, 0.01)
     whole = train_stacked(small_split.train, small_split.test, configs, replace(FAST, epochs=2))
     n_test, rows = len(small_split.test), len(small_split.test) // 3
-    monkeypatch.setattr(stacked, "evaluation_rows", lambda n_models, hidden_dim: rows)
+    monkeypatch.setattr(stacked, "evaluation_rows", lambda n_models, hidden_dim, device: rows)
     compiled_lengths = []
 
     def fake_compile(function, **options):  # records what the compiled loss is given, runs it eagerly
@@ -235,9 +235,11 @@ def test_a_stack_evaluates_in_chunks_as_in_one(small_split, monkeypatch):
     assert n_test % rows and compiled_lengths == [rows] * 3 * 2
 
 
-def test_evaluation_chunks_hold_about_a_million_activations():
+def test_evaluation_chunks_hold_about_a_million_activations_on_the_cpu():
     from matvae.stacked import EVAL_ACTIVATIONS, evaluation_rows
+    from matvae.training import EVAL_BATCH
 
-    assert evaluation_rows(6, 100) == EVAL_ACTIVATIONS // 600 == 1747
+    assert evaluation_rows(6, 100) == evaluation_rows(6, 100, torch.device("cpu")) == EVAL_ACTIVATIONS // 600 == 1747
     assert evaluation_rows(1, 100) == 10485
     assert evaluation_rows(64, 500) == 256  # never fewer than 256 materials
+    assert evaluation_rows(6, 100, "cuda:0") == evaluation_rows(6, 100, torch.device("meta")) == EVAL_BATCH  # one launch
