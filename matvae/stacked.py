@@ -159,8 +159,8 @@ def evaluation_rows(n_models: int, hidden_dim: int, device: torch.device | str =
     """Test materials per chunk of a stack's evaluation. On the CPU about :data:`EVAL_ACTIVATIONS` hidden activations
     of all ``n_models`` models, at least 256 materials: one chunk of the whole test split leaves each layer's
     activations of a six-model stack (tens of MB) in main memory, chunks of this size keep them in cache. Measured on a
-    2-core CPU, compiled, the six-model beta sweep's evaluation of the 26,552 test materials: 460-600 ms in one chunk,
-    310-450 ms in chunks of 1,747-2,048 (the same values to 3e-5 nats). Elsewhere (a GPU, where a chunk costs kernel
+    2-core CPU, compiled, the six-model beta sweep's evaluation of the 26,552 test materials in six alternating
+    rounds: 558-670 ms in one chunk, 359-421 ms in chunks of 1,747 (this rule's), the same values to 3e-5 nats. Elsewhere (a GPU, where a chunk costs kernel
     launches) :data:`matvae.training.EVAL_BATCH`, as :func:`matvae.training.evaluate`. The noise is drawn per
     ``EVAL_BATCH`` rows whatever the chunk."""
     if torch.device(device).type != "cpu":
